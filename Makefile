@@ -1,0 +1,70 @@
+# Gallery Pipeline — every target sets up what it needs first; `make setup` is idempotent and quick when done.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+TLS_DIR := .devstack/tls
+TLS_CERT := $(TLS_DIR)/cert.pem
+APT_STAMP := .devstack/.apt-installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup test lint bench demo run clean
+
+help:
+	@echo "make demo   - start the local Azure stack and publish a sample VHD end to end"
+	@echo "make test   - set everything up and run the whole test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - speed and memory benchmarks, written to docs/benchmarks.md"
+	@echo "make run    - run the local Azure stack in the foreground (Ctrl-C stops it)"
+	@echo "make setup  - create .venv, install apt/npm/pip packages and the devstack TLS certificate"
+
+setup: $(APT_STAMP) $(STAMP_PY) $(STAMP_NODE) $(TLS_CERT)
+
+# System packages: qemu-img (VHD fixtures). Installed only when missing.
+$(APT_STAMP):
+	@mkdir -p .devstack
+	@if ! command -v qemu-img >/dev/null 2>&1; then \
+	  echo "installing qemu-utils (qemu-img) from Debian"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends qemu-utils >/dev/null; \
+	fi
+	@command -v qemu-img >/dev/null
+	@touch $@
+
+$(STAMP_PY): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(TLS_CERT): $(STAMP_PY)
+	$(PY) -m devstack.tls $(TLS_DIR)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m bench
+
+demo: setup
+	@echo "make demo: the end-to-end demo is not built yet (issue 5). Nothing was published."
+	@exit 1
+
+run: setup
+	$(PY) -m devstack up --foreground
+
+clean:
+	rm -rf $(VENV) node_modules .devstack .pytest_cache .mypy_cache .ruff_cache

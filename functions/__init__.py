@@ -1,0 +1,1 @@
+"""Thin trigger handlers: parse the trigger, call one service in ``shared``, map errors."""

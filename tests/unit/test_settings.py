@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from shared.errors import PermanentError
+from shared.settings import DEFAULT_VHD_STORAGE_ENDPOINTS, SettingName, Settings
+
+
+def test_defaults_when_environment_is_empty() -> None:
+    settings = Settings.from_env({})
+    assert settings.build_queue == "image-builds"
+    assert settings.events_topic == "image-build-events"
+    assert settings.arm_endpoint == "https://management.azure.com"
+    assert settings.vhd_storage_endpoints == DEFAULT_VHD_STORAGE_ENDPOINTS
+    assert settings.allowed_target_galleries == ()
+    assert settings.max_data_disk_gib == 1024
+
+
+def test_lists_are_split_on_commas_and_semicolons() -> None:
+    settings = Settings.from_env(
+        {
+            SettingName.ALLOWED_TARGET_GALLERIES: "s1/rg/g1, s2/rg/g2;s3/rg/g3",
+            SettingName.VHD_STORAGE_ENDPOINTS: "http://127.0.0.1:10000/{account}",
+            SettingName.ARM_ENDPOINT: "https://127.0.0.1:8443/",
+        }
+    )
+    assert settings.allowed_target_galleries == ("s1/rg/g1", "s2/rg/g2", "s3/rg/g3")
+    assert settings.vhd_storage_endpoints == ("http://127.0.0.1:10000/{account}",)
+    assert settings.arm_endpoint == "https://127.0.0.1:8443"
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_env({})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.build_queue = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5"])
+def test_bad_numbers_name_the_setting(raw: str) -> None:
+    with pytest.raises(PermanentError, match=SettingName.MAX_DATA_DISK_GIB):
+        Settings.from_env({SettingName.MAX_DATA_DISK_GIB: raw})
+
+
+def test_repr_hides_connection_strings() -> None:
+    settings = Settings.from_env(
+        {SettingName.STORAGE_CONNECTION: "AccountName=a;AccountKey=c2VjcmV0"}
+    )
+    assert "c2VjcmV0" not in repr(settings)
+    assert "***" in repr(settings)
