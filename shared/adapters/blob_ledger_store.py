@@ -1,0 +1,98 @@
+"""The ledger's store on Azure Blob Storage: one JSON block blob per key, ETag compare-and-swap."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import ContainerClient, ContentSettings
+
+from shared.errors import TransientError
+from shared.ledger import StaleWrite
+
+_JSON = ContentSettings(content_type="application/json")
+_PREFIX = "sources/"
+
+
+class BlobLedgerStore:
+    """:class:`shared.ledger.LedgerStore` over one blob container (created on first use)."""
+
+    def __init__(self, container: ContainerClient, *, timeout_seconds: int = 30) -> None:
+        self._container = container
+        self._timeout = timeout_seconds
+        self._container_ready = False
+
+    def _blob_name(self, key: str) -> str:
+        return f"{_PREFIX}{key}.json"
+
+    def _ensure_container(self) -> None:
+        if self._container_ready:
+            return
+        try:
+            self._container.create_container(timeout=self._timeout)
+        except ResourceExistsError:
+            pass
+        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
+            raise TransientError(f"ledger container unavailable: {exc.__class__.__name__}") from exc
+        self._container_ready = True
+
+    def read(self, key: str) -> tuple[dict[str, Any], str] | None:
+        blob = self._container.get_blob_client(self._blob_name(key))
+        try:
+            downloader = blob.download_blob(timeout=self._timeout)
+            payload = downloader.readall()
+        except ResourceNotFoundError:
+            return None
+        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
+            raise TransientError(f"ledger read failed: {exc.__class__.__name__}") from exc
+        etag = downloader.properties.etag
+        document: dict[str, Any] = json.loads(payload)
+        return document, etag
+
+    def write(self, key: str, document: Mapping[str, Any], *, etag: str | None) -> str:
+        self._ensure_container()
+        blob = self._container.get_blob_client(self._blob_name(key))
+        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        try:
+            if etag is None:
+                result = blob.upload_blob(
+                    body, overwrite=False, content_settings=_JSON, timeout=self._timeout
+                )
+            else:
+                result = blob.upload_blob(
+                    body,
+                    overwrite=True,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    content_settings=_JSON,
+                    timeout=self._timeout,
+                )
+        except (ResourceExistsError, ResourceModifiedError) as exc:
+            raise StaleWrite(key) from exc
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                raise StaleWrite(key) from exc
+            raise TransientError(f"ledger write failed: HTTP {exc.status_code}") from exc
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise TransientError(f"ledger write failed: {exc.__class__.__name__}") from exc
+        return str(result["etag"])
+
+    def list_keys(self) -> Iterator[str]:
+        try:
+            for item in self._container.list_blobs(name_starts_with=_PREFIX, timeout=self._timeout):
+                name: str = item.name
+                yield name[len(_PREFIX) : -len(".json")]
+        except ResourceNotFoundError:
+            return
+        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
+            raise TransientError(f"ledger list failed: {exc.__class__.__name__}") from exc

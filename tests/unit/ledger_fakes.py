@@ -1,0 +1,44 @@
+"""An in-memory :class:`shared.ledger.LedgerStore` with real compare-and-swap semantics."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from shared.ledger import StaleWrite
+
+
+class InMemoryLedgerStore:
+    def __init__(self) -> None:
+        self._docs: dict[str, tuple[str, str]] = {}
+        self._etags = itertools.count(1)
+        self.writes = 0
+        #: Called just before a write is checked, to simulate another instance writing first.
+        self.before_write: Callable[[str], None] | None = None
+
+    def read(self, key: str) -> tuple[dict[str, Any], str] | None:
+        found = self._docs.get(key)
+        if found is None:
+            return None
+        body, etag = found
+        return json.loads(body), etag
+
+    def write(self, key: str, document: Mapping[str, Any], *, etag: str | None) -> str:
+        if self.before_write is not None:
+            hook, self.before_write = self.before_write, None
+            hook(key)
+        current = self._docs.get(key)
+        if etag is None and current is not None:
+            raise StaleWrite(key)
+        if etag is not None and (current is None or current[1] != etag):
+            raise StaleWrite(key)
+        new_etag = f'"{next(self._etags)}"'
+        self._docs[key] = (json.dumps(copy.deepcopy(dict(document))), new_etag)
+        self.writes += 1
+        return new_etag
+
+    def list_keys(self) -> Iterator[str]:
+        yield from list(self._docs)
