@@ -91,6 +91,11 @@ def _parse_template(template: str) -> _Template:
     return _Template(template, parts.scheme.lower(), host, _port(parts), segments)
 
 
+def check_endpoint_template(template: str) -> None:
+    """Raise ``ValueError`` naming the problem when ``template`` is not a usable endpoint."""
+    _parse_template(template)
+
+
 def _match_host(template_host: str, host: str) -> str | None:
     """The account named by ``host`` under ``template_host`` ('' when the host has no account)."""
     if ACCOUNT_PLACEHOLDER not in template_host:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from shared.blob_urls import check_endpoint_template
 from shared.errors import PermanentError
 
 
@@ -84,6 +85,13 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read every setting from ``environ`` (pass ``os.environ`` in production)."""
         endpoints = _split_list(environ.get(SettingName.VHD_STORAGE_ENDPOINTS))
+        for template in endpoints:
+            try:
+                check_endpoint_template(template)
+            except ValueError as exc:
+                raise PermanentError(
+                    f"setting {SettingName.VHD_STORAGE_ENDPOINTS}: {exc}"
+                ) from None
         return cls(
             storage_connection_string=environ.get(SettingName.STORAGE_CONNECTION) or None,
             storage_blob_service_uri=environ.get(SettingName.STORAGE_BLOB_SERVICE_URI) or None,

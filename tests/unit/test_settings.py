@@ -49,3 +49,12 @@ def test_repr_hides_connection_strings() -> None:
     )
     assert "c2VjcmV0" not in repr(settings)
     assert "***" in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["ftp://x/{account}", "https://example.net/container", "https://{account}.x/{account}"],
+)
+def test_bad_storage_endpoint_templates_fail_at_startup(template: str) -> None:
+    with pytest.raises(PermanentError, match=SettingName.VHD_STORAGE_ENDPOINTS):
+        Settings.from_env({SettingName.VHD_STORAGE_ENDPOINTS: template})
