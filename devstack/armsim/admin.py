@@ -1,0 +1,146 @@
+"""The admin API (``/admin/*``, plain HTTP or HTTPS, no token): health, stats, reset, seed,
+faults, clock, webhooks, config and a token shortcut. See docs/devstack.md."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from devstack.armsim import events, ids
+from devstack.armsim.clock import azure_timestamp
+from devstack.armsim.errors import ArmError, parent_not_found
+from devstack.armsim.faults import Faults
+from devstack.armsim.galleries import envelope, normalize_version, parent_key
+from devstack.armsim.protocol import Reply, Request
+from devstack.armsim.resources import normalize_plain
+from devstack.armsim.store import StoredResource
+
+if TYPE_CHECKING:
+    from devstack.armsim.simulator import Simulator
+
+JsonObject = dict[str, Any]
+
+
+def handle_admin(sim: Simulator, request: Request) -> Reply:
+    try:
+        return _dispatch(sim, request)
+    except ArmError as error:
+        return Reply(error.status, error.body(), error.headers)
+
+
+def _dispatch(sim: Simulator, request: Request) -> Reply:
+    path = request.path.rstrip("/")
+    method = request.method
+    body = request.body if isinstance(request.body, dict) else {}
+    if path == "/admin/health" and method == "GET":
+        return Reply(200, {"status": "ok", "speed": sim.config.speed})
+    with sim.lock:
+        if path == "/admin/stats" and method == "GET":
+            sim.settle()
+            return Reply(200, {**sim.stats.snapshot(), "eventsPending": sim.events.pending()})
+        if path == "/admin/reset" and method == "POST":
+            sim.reset()
+            return Reply(200, {"reset": True})
+        if path == "/admin/seed" and method == "POST":
+            items = body.get("resources", [body] if "id" in body else [])
+            seeded = [seed_resource(sim, item) for item in items]
+            return Reply(200, {"value": seeded})
+        if path == "/admin/faults":
+            if method == "GET":
+                return Reply(200, sim.faults.to_json())
+            if method == "POST":
+                sim.set_faults(Faults.from_json(body))
+                return Reply(200, sim.faults.to_json())
+            if method == "DELETE":
+                sim.set_faults(Faults())
+                return Reply(200, sim.faults.to_json())
+        if path == "/admin/clock":
+            if method == "POST":
+                try:
+                    seconds = float(body.get("advanceSeconds", 0))
+                    sim.advance_clock(seconds)
+                except (TypeError, ValueError) as exc:
+                    raise ArmError(400, "InvalidClock", str(exc)) from exc
+            return Reply(200, _clock(sim))
+        if path == "/admin/webhooks":
+            if method == "POST":
+                webhook = events.validate_webhook(body)
+                sim.store.add_webhook(webhook["id"], webhook)
+                return Reply(201, webhook)
+            if method == "GET":
+                return Reply(200, {"value": sim.store.webhooks()})
+        if path.startswith("/admin/webhooks/") and method == "DELETE":
+            removed = sim.store.delete_webhook(path.rsplit("/", 1)[1])
+            return Reply(200 if removed else 404, {"deleted": removed})
+        if path == "/admin/config" and method == "POST":
+            if "pageSize" in body:
+                size = int(body["pageSize"])
+                if size < 1:
+                    raise ArmError(400, "InvalidConfig", "pageSize must be at least 1")
+                sim.page_size = size
+                sim.store.set_setting("pageSize", size)
+            return Reply(200, {"pageSize": sim.page_size})
+        if path == "/admin/token" and method == "POST":
+            resource = str(body.get("resource") or "https://management.azure.com")
+            return Reply(200, {"access_token": sim.identity.mint(resource)})
+    raise ArmError(404, "NotFound", f"no admin route {method} {path}")
+
+
+def _clock(sim: Simulator) -> JsonObject:
+    return {
+        "now": azure_timestamp(sim.clock.now()),
+        "offsetSeconds": sim.clock.offset,
+        "speed": sim.clock.speed,
+    }
+
+
+def seed_resource(sim: Simulator, item: JsonObject) -> JsonObject:
+    """Create a resource directly, skipping the API's rules (e.g. an end of life in the past)."""
+    resource_id = str(item.get("id", ""))
+    ref = ids.parse_resource_id(resource_id)
+    if ref is None:
+        raise ArmError(400, "InvalidSeed", f"not a resource id the simulator knows: {resource_id}")
+    parent = ref.parent()
+    if parent is not None and sim.store.get(parent.key) is None:
+        raise parent_not_found(parent.name_path)
+    if not item.get("location"):
+        raise ArmError(400, "InvalidSeed", f"{resource_id}: location is required")
+    props = copy.deepcopy(item.get("properties") or {})
+    state = str(props.pop("provisioningState", "Succeeded"))
+    meta: JsonObject = {"provisioningState": state, "operationId": None}
+    if ref.type == ids.GALLERY:
+        props["identifier"] = {"uniqueName": f"{ref.subscription}-{ref.name.upper()}"}
+        body = envelope(ref, item, props)
+    elif ref.type == ids.IMAGE:
+        ordered: JsonObject = {"hyperVGeneration": props.pop("hyperVGeneration", "V1")}
+        ordered.update(props)
+        ordered.setdefault("architecture", "x64")
+        body = envelope(ref, item, ordered)
+    elif ref.type == ids.VERSION:
+        storage = props.get("storageProfile") or {}
+        os_size = int((storage.get("osDiskImage") or {}).get("sizeInGB") or 30)
+        data = {
+            str(d.get("lun")): int(d.get("sizeInGB") or 30)
+            for d in storage.get("dataDiskImages") or []
+        }
+        keys = [
+            str(s).lower()
+            for s in (
+                (storage.get("source") or {}).get("id"),
+                ((storage.get("osDiskImage") or {}).get("source") or {}).get("id"),
+                ((storage.get("osDiskImage") or {}).get("source") or {}).get("uri"),
+            )
+            if s
+        ]
+        normalized = normalize_version(
+            props, str(item["location"]), None, azure_timestamp(sim.clock.now())
+        )
+        body = envelope(ref, item, normalized)
+        meta.update({"sizes": {"os": os_size, "data": data}, "sourceKeys": keys})
+    else:
+        body = normalize_plain(ref, item, sim)
+    stored = StoredResource(
+        key=ref.key, type=ref.type, parent=parent_key(ref), body=body, meta=meta
+    )
+    sim.store.put(stored)
+    return body

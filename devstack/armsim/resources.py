@@ -1,0 +1,159 @@
+"""Plain Compute resources (snapshots, disks, managed images, VMs, scale sets) and storage accounts.
+
+They complete synchronously (200/201 with ``provisioningState: Succeeded``). Snapshot and disk
+writes publish ``Microsoft.Resources.ResourceWriteSuccess`` events. Storage accounts are
+read-only over ARM (create them with ``POST /admin/seed``); their ``primaryEndpoints.blob`` is
+what a VHD source's ``storageAccountId`` resolves to.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from devstack.armsim import events, ids
+from devstack.armsim.clock import azure_timestamp
+from devstack.armsim.errors import ArmError, resource_not_found
+from devstack.armsim.galleries import envelope, parent_key
+from devstack.armsim.ids import ResourceRef
+from devstack.armsim.protocol import Reply, Request
+from devstack.armsim.store import StoredResource
+from devstack.armsim.validation import check_location
+
+if TYPE_CHECKING:
+    from devstack.armsim.simulator import Simulator
+
+JsonObject = dict[str, Any]
+GIB = 1024**3
+EVENT_TYPES = (ids.SNAPSHOT, ids.DISK)
+
+
+def normalize_plain(ref: ResourceRef, body: JsonObject, sim: Simulator) -> JsonObject:
+    """The stored body of a plain resource with the service's defaults filled in."""
+    props = copy.deepcopy(body.get("properties") or {})
+    props.pop("provisioningState", None)
+    now = azure_timestamp(sim.clock.now())
+    if ref.type in (ids.SNAPSHOT, ids.DISK):
+        source_id = (props.get("creationData") or {}).get("sourceResourceId")
+        if source_id:
+            source_ref = ids.parse_resource_id(str(source_id))
+            source = sim.store.get(source_ref.key) if source_ref else None
+            if source is not None:
+                for name in ("diskSizeGB", "osType", "hyperVGeneration"):
+                    value = source.body.get("properties", {}).get(name)
+                    if value is not None:
+                        props.setdefault(name, value)
+        if "diskSizeGB" not in props and "diskSizeBytes" in props:
+            props["diskSizeGB"] = math.ceil(int(props["diskSizeBytes"]) / GIB)
+        props.setdefault("diskSizeGB", 30)
+        props["diskSizeBytes"] = int(props["diskSizeGB"]) * GIB
+        props.setdefault("creationData", {"createOption": "Empty"})
+        props.setdefault("timeCreated", now)
+        props.setdefault("uniqueId", str(uuid.uuid4()))
+        props.setdefault("diskState", "Unattached")
+        if ref.type == ids.SNAPSHOT:
+            props.setdefault("incremental", False)
+            props.setdefault("snapshotAccessState", "Available")
+            props.setdefault("completionPercent", 100.0)
+        props.setdefault("hyperVGeneration", "V1")
+    elif ref.type == ids.VM:
+        props.setdefault("vmId", str(uuid.uuid4()))
+        props.setdefault("timeCreated", now)
+    elif ref.type == ids.VMSS:
+        props.setdefault("uniqueId", str(uuid.uuid4()))
+        props.setdefault("timeCreated", now)
+    elif ref.type == ids.STORAGE_ACCOUNT:
+        props.setdefault("primaryEndpoints", {})
+        if sim.blob_endpoint and "blob" not in props["primaryEndpoints"]:
+            props["primaryEndpoints"]["blob"] = sim.blob_endpoint.rstrip("/") + "/"
+        props.setdefault("creationTime", now)
+    props["provisioningState"] = "Succeeded"
+    result = envelope(ref, body, props)
+    if ref.type == ids.STORAGE_ACCOUNT:
+        result.setdefault("kind", body.get("kind", "StorageV2"))
+        result.setdefault("sku", body.get("sku", {"name": "Standard_LRS", "tier": "Standard"}))
+    elif "sku" in body:
+        result["sku"] = body["sku"]
+    for extra in ("zones", "identity", "plan", "extendedLocation", "managedBy"):
+        if extra in body:
+            result[extra] = body[extra]
+    return result
+
+
+class PlainHandlers:
+    """Synchronous CRUD for the non-gallery resource types."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def put(self, request: Request, ref: ResourceRef) -> Reply:
+        if ref.type == ids.STORAGE_ACCOUNT:
+            raise ArmError(
+                405,
+                "MethodNotAllowed",
+                "The simulator serves storage accounts read-only; create them with "
+                "POST /admin/seed.",
+            )
+        body = request.body if isinstance(request.body, dict) else {}
+        check_location(body)
+        existing = self.sim.store.get(ref.key)
+        stored = StoredResource(
+            key=ref.key,
+            type=ref.type,
+            parent=parent_key(ref),
+            body=normalize_plain(ref, body, self.sim),
+        )
+        if existing is not None:
+            stored.body["properties"].update(
+                {
+                    k: existing.body["properties"][k]
+                    for k in ("timeCreated", "uniqueId", "vmId")
+                    if k in existing.body["properties"]
+                }
+            )
+        self.sim.store.put(stored)
+        if ref.type in EVENT_TYPES:
+            self.sim.events.publish(
+                events.resource_event(
+                    events.WRITE_SUCCESS,
+                    ref.id,
+                    f"{ref.type}/write",
+                    ref.subscription,
+                    method=request.method,
+                    url=self.sim.config.base_url + request.path,
+                    correlation_id=request.headers.get("x-ms-client-request-id")
+                    or str(uuid.uuid4()),
+                )
+            )
+        created = existing is None and ref.type not in (ids.SNAPSHOT, ids.DISK)
+        return Reply(201 if created else 200, stored.body)
+
+    def get(self, request: Request, ref: ResourceRef) -> Reply:
+        del request
+        stored = self.sim.store.get(ref.key)
+        if stored is None:
+            raise resource_not_found(ref.type, ref.name_path, ref.resource_group)
+        return Reply(200, stored.body)
+
+    def delete(self, request: Request, ref: ResourceRef) -> Reply:
+        del request
+        if ref.type == ids.STORAGE_ACCOUNT:
+            raise ArmError(405, "MethodNotAllowed", "storage accounts are read-only")
+        if self.sim.store.get(ref.key) is None:
+            return Reply(204)
+        self.sim.store.delete(ref.key)
+        return Reply(200)
+
+    def list(self, request: Request, collection: ResourceRef) -> Reply:
+        parent = (
+            f"/subscriptions/{collection.subscription}/resourcegroups/{collection.resource_group}"
+        ).lower()
+        items = self.sim.store.children(collection.type, parent)
+        return self.sim.page(request, [i.body for i in items])
+
+    def list_subscription(self, request: Request, subscription: str, resource_type: str) -> Reply:
+        prefix = f"/subscriptions/{subscription}/".lower()
+        items = [i.body for i in self.sim.store.of_type(resource_type) if i.key.startswith(prefix)]
+        return self.sim.page(request, items)

@@ -1,0 +1,339 @@
+"""The simulator core: wiring, ARM request dispatch, LRO settlement, paging and headers."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from devstack.armsim import ids, operations
+from devstack.armsim.clock import SimClock
+from devstack.armsim.config import (
+    COMPUTE_API_VERSIONS,
+    DISK_API_VERSIONS,
+    GALLERY_API_VERSIONS,
+    SimConfig,
+)
+from devstack.armsim.errors import (
+    ArmError,
+    bad_api_version,
+    internal_error,
+    missing_api_version,
+)
+from devstack.armsim.events import EventPublisher
+from devstack.armsim.faults import Faults
+from devstack.armsim.galleries import GalleryHandlers
+from devstack.armsim.identity import IdentityService
+from devstack.armsim.protocol import Reply, Request
+from devstack.armsim.resources import PlainHandlers
+from devstack.armsim.sources import SourceResolver, VhdInspector
+from devstack.armsim.stats import Stats
+from devstack.armsim.store import Store
+from devstack.armsim.throttling import ThrottleOverride, Throttler
+from devstack.armsim.vhdsource import BlobVhdInspector
+
+logger = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+OPERATION_PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)"
+    r"/capsOperations/(?P<id>[^/]+)$",
+    re.IGNORECASE,
+)
+SUBSCRIPTION_LIST_PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/(?P<ns>Microsoft\.Compute)/(?P<type>[A-Za-z]+)$",
+    re.IGNORECASE,
+)
+GALLERY_TYPES = (ids.GALLERY, ids.IMAGE, ids.VERSION)
+DISK_TYPES = (ids.SNAPSHOT, ids.DISK)
+GROUP_NAMES: dict[str, tuple[str, str, str, str]] = {
+    # type: (create/update, get, list, delete)
+    ids.VERSION: (
+        "CreateUpdateGalleryImageVersion",
+        "GetGalleryImageVersion",
+        "ListGalleryImageVersion",
+        "DeleteGalleryImageVersion",
+    ),
+    ids.IMAGE: (
+        "CreateUpdateGalleryImage",
+        "GetGalleryImage",
+        "ListGalleryImage",
+        "DeleteGalleryImage",
+    ),
+    ids.GALLERY: (
+        "CreateUpdateGallery",
+        "GetGallery",
+        "ListGalleryInResourceGroup",
+        "DeleteGallery",
+    ),
+    ids.SNAPSHOT: ("CreateUpdateDisks", "LowCostGet", "HighCostGet", "DeleteDisks"),
+    ids.DISK: ("CreateUpdateDisks", "LowCostGet", "HighCostGet", "DeleteDisks"),
+    ids.MANAGED_IMAGE: ("PutVM", "LowCostGet", "HighCostGet", "DeleteVM"),
+    ids.VM: ("PutVM", "LowCostGet", "HighCostGet", "DeleteVM"),
+    ids.VMSS: ("PutVM", "LowCostGet", "HighCostGet", "DeleteVM"),
+}
+
+
+def operation_group(method: str, resource_type: str, is_collection: bool) -> str | None:
+    names = GROUP_NAMES.get(resource_type)
+    if names is None:
+        return None
+    if method in ("PUT", "PATCH"):
+        return names[0]
+    if method == "DELETE":
+        return names[3]
+    return names[2] if is_collection else names[1]
+
+
+def supported_versions(resource_type: str) -> tuple[str, ...] | None:
+    if resource_type in GALLERY_TYPES:
+        return GALLERY_API_VERSIONS
+    if resource_type in DISK_TYPES:
+        return DISK_API_VERSIONS
+    if resource_type.startswith("Microsoft.Compute/"):
+        return COMPUTE_API_VERSIONS
+    return None  # other providers (storage): any api-version
+
+
+def blob_endpoint_of(connection_string: str | None) -> str | None:
+    if not connection_string:
+        return None
+    for part in connection_string.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "blobendpoint" and value:
+            return value.strip()
+    return None
+
+
+class Simulator:
+    """Holds the state and serves ARM, identity and admin requests."""
+
+    def __init__(self, config: SimConfig, vhd_inspector: VhdInspector | None = None) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self.store = Store(config.data_dir)
+        self.clock = SimClock(config.speed, float(self.store.setting("clockOffset", 0.0)))
+        self.stats = Stats()
+        self.throttler = Throttler(config.throttle_retry_after)
+        self._faults = Faults.from_json(self.store.setting("faults", {}))
+        self._apply_throttle_faults()
+        self.events = EventPublisher(self.store, self.stats)
+        self.identity = IdentityService(self.store, config.identity_header)
+        self.blob_endpoint = blob_endpoint_of(config.blob_connection_string)
+        if vhd_inspector is None and config.blob_connection_string:
+            vhd_inspector = BlobVhdInspector(config.blob_connection_string)
+        self.resolver = SourceResolver(self.store, vhd_inspector)
+        self.galleries = GalleryHandlers(self)
+        self.plain = PlainHandlers(self)
+        self.page_size = int(self.store.setting("pageSize", config.page_size))
+        self._rng = random.Random(int(self.store.setting("seed", 0)) or None)
+
+    # ---------------------------------------------------------------- state helpers
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    def set_faults(self, faults: Faults) -> None:
+        self._faults = faults
+        self.store.set_setting("faults", faults.to_json())
+        self._apply_throttle_faults()
+
+    def _apply_throttle_faults(self) -> None:
+        overrides = {
+            group: ThrottleOverride(int(spec["limit"]), float(spec["windowSeconds"]))
+            for group, spec in self._faults.throttle.items()
+        }
+        self.throttler.configure(overrides, self._faults.throttle_retry_after)
+
+    def advance_clock(self, seconds: float) -> float:
+        offset = self.clock.advance(seconds)
+        self.store.set_setting("clockOffset", offset)
+        return offset
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.clock = SimClock(self.config.speed, 0.0)
+        self._faults = Faults()
+        self._apply_throttle_faults()
+        self.throttler.reset()
+        self.stats.reset()
+        self.page_size = self.config.page_size
+
+    def close(self) -> None:
+        self.events.close()
+        self.store.close()
+
+    def settle(self) -> None:
+        """Finalize every operation that has reached a terminal state."""
+        for operation in self.store.pending_operations():
+            state = operations.evaluate(operation, self.clock)
+            if state.terminal:
+                self._finalize(operation, state)
+
+    def _finalize(self, operation: JsonObject, state: operations.OperationState) -> None:
+        stored = self.store.get(operation["resourceKey"])
+        if operation["kind"] == "delete":
+            if stored is not None and state.status == operations.SUCCEEDED:
+                self.store.delete(stored.key)
+        elif stored is not None and stored.meta.get("operationId") == operation["id"]:
+            stored.meta["provisioningState"] = state.status
+            stored.meta["operationId"] = None
+            self.store.put(stored)
+        operation["finalized"] = True
+        operation["status"] = state.status
+        operation["error"] = state.error
+        self.store.save_operation(operation)
+        logger.info(
+            "operation %s (%s %s) finished: %s",
+            operation["id"],
+            operation["kind"],
+            operation["resourceId"],
+            state.status,
+        )
+
+    def async_headers(self, operation: JsonObject, *, delete: bool = False) -> dict[str, str]:
+        base = (
+            f"{self.config.base_url}/subscriptions/{operation['resourceId'].split('/')[2]}"
+            f"/providers/Microsoft.Compute/locations/{operation['location']}"
+            f"/capsOperations/{operation['id']}"
+        )
+        api = operation["apiVersion"]
+        headers = {"Azure-AsyncOperation": f"{base}?api-version={api}"}
+        if delete:
+            headers["Location"] = f"{base}?monitor=true&api-version={api}"
+        if self.config.lro_retry_after > 0:
+            headers["Retry-After"] = str(self.config.lro_retry_after)
+        else:
+            headers["azure-asyncnotification"] = "Enabled"
+        return headers
+
+    def page(self, request: Request, items: list[JsonObject]) -> Reply:
+        try:
+            start = max(0, int(request.query.get("$skiptoken", "0")))
+        except ValueError:
+            raise ArmError(400, "InvalidSkipToken", "The $skiptoken is invalid.") from None
+        size = max(1, self.page_size)
+        body: JsonObject = {"value": items[start : start + size]}
+        if start + size < len(items):
+            params = {"api-version": request.api_version, "$skiptoken": str(start + size)}
+            if "$expand" in request.query:
+                params["$expand"] = request.query["$expand"]
+            body["nextLink"] = f"{self.config.base_url}{request.path}?{urlencode(params)}"
+        return Reply(200, body)
+
+    # ---------------------------------------------------------------- ARM dispatch
+    def handle_arm(self, request: Request) -> Reply:
+        """Serve one ARM request (auth, api-version, faults, throttling, then the handler)."""
+        common = {
+            "x-ms-request-id": str(uuid.uuid4()),
+            "x-ms-correlation-request-id": request.headers.get("x-ms-client-request-id")
+            or str(uuid.uuid4()),
+            "Cache-Control": "no-cache",
+        }
+        try:
+            reply = self._handle_arm(request, common)
+        except ArmError as error:
+            reply = Reply(error.status, error.body(), {**error.headers})
+        reply.headers = {**common, **reply.headers}
+        return reply
+
+    def _handle_arm(self, request: Request, common: dict[str, str]) -> Reply:
+        self.identity.authenticate(request.headers.get("authorization"))
+        route = self._route(request)
+        resource_type, _is_collection, group, handler = route
+        versions = supported_versions(resource_type)
+        if versions is not None:
+            if not request.api_version:
+                raise missing_api_version()
+            if request.api_version not in versions:
+                raise bad_api_version(request.api_version, versions)
+        if group is not None:
+            self.stats.count_call(group)
+            if self._faults.latency_ms:
+                time.sleep(self._faults.latency_ms / 1000)
+            if self._faults.should_fail(group, self._rng):
+                self.stats.count_injected(group)
+                raise internal_error()
+            try:
+                common["x-ms-ratelimit-remaining-resource"] = self.throttler.acquire(group)
+            except ArmError:
+                self.stats.count_throttle(group)
+                raise
+        with self.lock:
+            self.settle()
+            reply: Reply = handler()
+            return reply
+
+    def _route(self, request: Request) -> tuple[str, bool, str | None, Any]:
+        method = request.method
+        match = OPERATION_PATH.match(request.path)
+        if match and method == "GET":
+            op_id = match.group("id")
+            return (
+                ids.VERSION,
+                False,
+                "GetOperationStatus",
+                lambda: self._operation_status(request, op_id),
+            )
+        match = SUBSCRIPTION_LIST_PATH.match(request.path)
+        if match and method == "GET":
+            type_key = f"microsoft.compute/{match.group('type').lower()}"
+            canonical = ids.KNOWN_TYPES.get(type_key)
+            if canonical is not None and canonical != ids.STORAGE_ACCOUNT:
+                return (
+                    canonical,
+                    True,
+                    operation_group("GET", canonical, True),
+                    lambda: self.plain.list_subscription(request, match.group("sub"), canonical),
+                )
+        ref = ids.parse_resource_path(request.path)
+        if ref is None:
+            raise ArmError(
+                404,
+                "InvalidResourceType",
+                f"The resource type could not be found for path '{request.path}'.",
+            )
+        group = operation_group(method, ref.type, ref.is_collection)
+        gallery = ref.type in GALLERY_TYPES
+        handlers: Any = self.galleries if gallery else self.plain
+        if ref.is_collection:
+            if method != "GET":
+                raise ArmError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
+            return ref.type, True, group, lambda: handlers.list(request, ref)
+        if method == "GET":
+            return ref.type, False, group, lambda: handlers.get(request, ref)
+        if method == "DELETE":
+            return ref.type, False, group, lambda: handlers.delete(request, ref)
+        if method == "PUT":
+            if not gallery:
+                return ref.type, False, group, lambda: self.plain.put(request, ref)
+            put = {
+                ids.GALLERY: self.galleries.put_gallery,
+                ids.IMAGE: self.galleries.put_image,
+                ids.VERSION: self.galleries.put_version,
+            }[ref.type]
+            return ref.type, False, group, lambda: put(request, ref)
+        if method == "PATCH" and ref.type == ids.VERSION:
+            return ref.type, False, group, lambda: self.galleries.patch_version(request, ref)
+        raise ArmError(405, "MethodNotAllowed", f"{method} is not supported on {ref.type}")
+
+    def _operation_status(self, request: Request, op_id: str) -> Reply:
+        operation = self.store.get_operation(op_id)
+        if operation is None:
+            raise ArmError(404, "ResourceNotFound", f"The operation '{op_id}' was not found.")
+        state = operations.evaluate(operation, self.clock)
+        body = operations.status_body(operation, state)
+        if request.query.get("monitor", "").lower() == "true":
+            if not state.terminal:
+                return Reply(202, None, self.async_headers(operation, delete=True))
+            return Reply(200, body)
+        headers: dict[str, str] = {}
+        if not state.terminal and self.config.lro_retry_after > 0:
+            headers["Retry-After"] = str(self.config.lro_retry_after)
+        return Reply(200, body, headers)
