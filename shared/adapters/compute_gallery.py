@@ -1,0 +1,183 @@
+"""``GalleryPort`` over azure-mgmt-compute 39.x (api-version 2026-03-03).
+
+Long-running operations are started with ``polling=False``: the PUT or DELETE is sent, its first
+response parsed, and nothing polls in the background; the tracker follows up later with GETs.
+Bodies go out as JSON bytes, so the wire shape is exactly :mod:`shared.image_version_body`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.mgmt.compute import ComputeManagementClient
+
+from shared.adapters.azure_errors import azure_call
+from shared.errors import NotFoundError, TransientError
+from shared.gallery import DefinitionRef, VersionRef, VersionStatus
+from shared.request import DefinitionSpec
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Per-request network timeouts (seconds) so that no call can hang a function.
+CONNECTION_TIMEOUT = 10
+READ_TIMEOUT = 60
+DEFINITION_READY_TIMEOUT = 60.0
+#: ARM's code for "this resource does not exist" (its parent does).
+RESOURCE_NOT_FOUND = "ResourceNotFound"
+
+
+def build_compute_client(
+    settings: Settings, subscription_id: str, credential: TokenCredential, **options: Any
+) -> ComputeManagementClient:
+    """The client for one subscription, pointed at the configured ARM endpoint."""
+    kwargs: dict[str, Any] = {
+        "base_url": settings.arm_endpoint,
+        "connection_timeout": CONNECTION_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
+        **options,
+    }
+    if settings.arm_ca_bundle:
+        kwargs["connection_verify"] = settings.arm_ca_bundle
+    return ComputeManagementClient(credential, subscription_id, **kwargs)
+
+
+def _wire(model: Any) -> dict[str, Any]:
+    wire: dict[str, Any] = model.as_dict() if hasattr(model, "as_dict") else dict(model)
+    return wire
+
+
+def _json_bytes(body: Mapping[str, Any]) -> io.BytesIO:
+    return io.BytesIO(json.dumps(body).encode("utf-8"))
+
+
+class ComputeGallery:
+    """:class:`shared.gallery.GalleryPort` backed by ``ComputeManagementClient`` instances."""
+
+    def __init__(
+        self,
+        client_for_subscription: Callable[[str], ComputeManagementClient],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client_for = client_for_subscription
+        self._clients: dict[str, ComputeManagementClient] = {}
+        self._sleep = sleep
+
+    def _client(self, subscription_id: str) -> ComputeManagementClient:
+        client = self._clients.get(subscription_id)
+        if client is None:
+            client = self._clients[subscription_id] = self._client_for(subscription_id)
+        return client
+
+    def gallery_location(self, definition: DefinitionRef) -> str:
+        client = self._client(definition.subscription_id)
+        with azure_call(f"get gallery {definition.gallery}"):
+            gallery = client.galleries.get(definition.resource_group, definition.gallery)
+        return str(gallery.location)
+
+    def definition_exists(self, definition: DefinitionRef) -> bool:
+        client = self._client(definition.subscription_id)
+        try:
+            with azure_call(f"get definition {definition}"):
+                client.gallery_images.get(
+                    definition.resource_group, definition.gallery, definition.definition
+                )
+        except NotFoundError as exc:
+            if exc.reason == RESOURCE_NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def create_definition(
+        self, definition: DefinitionRef, spec: DefinitionSpec, *, location: str
+    ) -> None:
+        client = self._client(definition.subscription_id)
+        properties: dict[str, Any] = {
+            "osType": spec.os_type,
+            "osState": spec.os_state,
+            "hyperVGeneration": spec.hyper_v_generation,
+            "architecture": spec.architecture,
+            "identifier": {"publisher": spec.publisher, "offer": spec.offer, "sku": spec.sku},
+        }
+        if spec.features:
+            properties["features"] = [{"name": f.name, "value": f.value} for f in spec.features]
+        body = {"location": location, "properties": properties}
+        with azure_call(f"create definition {definition}"):
+            client.gallery_images.begin_create_or_update(
+                definition.resource_group,
+                definition.gallery,
+                definition.definition,
+                _json_bytes(body),
+                polling=False,
+            )
+        deadline = time.monotonic() + DEFINITION_READY_TIMEOUT
+        while True:
+            with azure_call(f"get definition {definition}"):
+                image = client.gallery_images.get(
+                    definition.resource_group, definition.gallery, definition.definition
+                )
+            state = (_wire(image).get("properties") or {}).get("provisioningState")
+            if state == "Succeeded":
+                return
+            if state == "Failed":
+                raise TransientError(f"definition {definition} failed to provision")
+            if time.monotonic() >= deadline:
+                raise TransientError(f"definition {definition} not ready after 60 s")
+            self._sleep(1.0)
+
+    def start_version(self, version: VersionRef, body: Mapping[str, Any]) -> VersionStatus:
+        ref = version.definition
+        client = self._client(ref.subscription_id)
+        with azure_call(f"create image version {version}"):
+            poller = client.gallery_image_versions.begin_create_or_update(
+                ref.resource_group,
+                ref.gallery,
+                ref.definition,
+                version.name,
+                _json_bytes(body),
+                polling=False,
+            )
+            initial = poller.result()
+        return VersionStatus.from_wire(_wire(initial))
+
+    def get_version(self, version: VersionRef) -> VersionStatus | None:
+        ref = version.definition
+        client = self._client(ref.subscription_id)
+        try:
+            with azure_call(f"get image version {version}"):
+                found = client.gallery_image_versions.get(
+                    ref.resource_group,
+                    ref.gallery,
+                    ref.definition,
+                    version.name,
+                    expand="ReplicationStatus",
+                )
+        except NotFoundError as exc:
+            if exc.reason == RESOURCE_NOT_FOUND:
+                return None
+            raise  # e.g. ParentResourceNotFound: the definition itself is missing
+        return VersionStatus.from_wire(_wire(found))
+
+    def list_versions(self, definition: DefinitionRef) -> Iterator[VersionStatus]:
+        client = self._client(definition.subscription_id)
+        with azure_call(f"list image versions of {definition}"):
+            pages = client.gallery_image_versions.list_by_gallery_image(
+                definition.resource_group, definition.gallery, definition.definition
+            )
+            for item in pages:
+                yield VersionStatus.from_wire(_wire(item))
+
+    def start_delete_version(self, version: VersionRef) -> None:
+        ref = version.definition
+        client = self._client(ref.subscription_id)
+        with azure_call(f"delete image version {version}"):
+            client.gallery_image_versions.begin_delete(
+                ref.resource_group, ref.gallery, ref.definition, version.name, polling=False
+            )
