@@ -33,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 from devstack import azurite, servicebus
+from devstack.armsim.launcher import start_armsim
 from devstack.procs import ManagedProcess, StartupError, port_accepts, start_process
 from devstack.tls import ensure_certificate
 
@@ -127,37 +128,33 @@ def _start(name: str, layout: Layout) -> ManagedProcess:
             port, layout.data_dir / "servicebus", log, timeout=layout.timeout
         )
     if name == "armsim":
-        argv = [
-            sys.executable,
-            "-m",
-            "devstack.armsim",
-            "--port",
-            str(port),
-            "--data",
-            str(layout.data_dir / "armsim"),
-            "--speed",
-            str(layout.arm_speed),
-            "--identity-header",
-            IDENTITY_HEADER,
-            "--blob-connection-string",
-            azurite.connection_string(layout.ports["azurite"]),
-        ]
-    else:
-        argv = [
-            sys.executable,
-            "-m",
-            "devstack.host",
-            "--project-root",
-            str(layout.project_root),
-            "--app",
-            layout.app_module,
-            "--port",
-            str(port),
-            "--settings",
-            str(layout.settings_file),
-            "--state-dir",
-            str(layout.data_dir / "host"),
-        ]
+        cert, key = ensure_certificate(REPO_ROOT / ".devstack" / "tls")
+        return start_armsim(
+            port,
+            layout.data_dir / "armsim",
+            log,
+            cert=cert,
+            key=key,
+            speed=layout.arm_speed,
+            identity_header=IDENTITY_HEADER,
+            blob_connection_string=azurite.connection_string(layout.ports["azurite"]),
+            timeout=layout.timeout,
+        )
+    argv = [
+        sys.executable,
+        "-m",
+        "devstack.host",
+        "--project-root",
+        str(layout.project_root),
+        "--app",
+        layout.app_module,
+        "--port",
+        str(port),
+        "--settings",
+        str(layout.settings_file),
+        "--state-dir",
+        str(layout.data_dir / "host"),
+    ]
     return start_process(
         name,
         argv,
