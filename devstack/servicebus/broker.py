@@ -281,18 +281,23 @@ class Broker(Handler):
         if isinstance(link, Receiver):
             link.flow(INCOMING_CREDIT)
 
-    def _attach_outgoing(self, link: Sender) -> None:
-        """The client receives: from an entity, or replies of ``$cbs`` / ``$management``."""
-        address = link.remote_source.address
+    def _attach_node(self, link: Link, address: str | None) -> bool:
+        """Mark a link to ``$cbs`` or ``<entity>/$management``; False for an entity address."""
         path = normalise_address(address)
         if path == CBS_NODE:
             link.sb_role = ROLE_CBS
-            link.sb_node = path
-            return
-        if path.endswith(MANAGEMENT_SUFFIX):
+        elif path.endswith(MANAGEMENT_SUFFIX):
             self.namespace.management_node(path)
             link.sb_role = ROLE_MANAGEMENT
-            link.sb_node = path
+        else:
+            return False
+        link.sb_node = path
+        return True
+
+    def _attach_outgoing(self, link: Sender) -> None:
+        """The client receives: from an entity, or replies of ``$cbs`` / ``$management``."""
+        address = link.remote_source.address
+        if self._attach_node(link, address):
             return
         entity = self.namespace.receive_entity(address)
         filters = link.remote_source.filter.get_object() if link.remote_source.filter else None
@@ -315,15 +320,7 @@ class Broker(Handler):
     def _attach_incoming(self, link: Receiver) -> None:
         """The client sends: to an entity, or requests to ``$cbs`` / ``$management``."""
         address = link.remote_target.address
-        path = normalise_address(address)
-        if path == CBS_NODE:
-            link.sb_role = ROLE_CBS
-            link.sb_node = path
-            return
-        if path.endswith(MANAGEMENT_SUFFIX):
-            self.namespace.management_node(path)
-            link.sb_role = ROLE_MANAGEMENT
-            link.sb_node = path
+        if self._attach_node(link, address):
             return
         target = self.namespace.send_target(address)
         link.max_message_size = MAX_MESSAGE_SIZE
