@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
 COMMAND = "make bench"
 
-BENCHMARK_MODULES: tuple[str, ...] = ("bench.vhd_preflight",)
+BENCHMARK_MODULES: tuple[str, ...] = ("bench.vhd_preflight", "bench.lifecycle_scan")
 
 logger = logging.getLogger("bench")
 

@@ -44,6 +44,10 @@ class ArmHttpServer(ThreadingHTTPServer):
     def finish_request(self, request: Any, client_address: Any) -> None:
         connection: socket.socket = request
         connection.settimeout(SOCKET_TIMEOUT_SECONDS)
+        # headers and body go out in two writes: without this, Nagle's algorithm holds the body
+        # until the client's delayed ACK (~40 ms per response on a keep-alive connection)
+        with contextlib.suppress(OSError):
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             first = connection.recv(1, socket.MSG_PEEK)
         except OSError:

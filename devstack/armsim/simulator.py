@@ -285,6 +285,13 @@ class Simulator:
         if match and method == "GET":
             type_key = f"microsoft.compute/{match.group('type').lower()}"
             canonical = ids.KNOWN_TYPES.get(type_key)
+            if canonical == ids.GALLERY:  # galleries.list(): rendered like the RG listing
+                return (
+                    canonical,
+                    True,
+                    operation_group("GET", canonical, True),
+                    lambda: self._list_galleries_in_subscription(request, match.group("sub")),
+                )
             if canonical is not None and canonical != ids.STORAGE_ACCOUNT:
                 return (
                     canonical,
@@ -322,6 +329,15 @@ class Simulator:
         if method == "PATCH" and ref.type == ids.VERSION:
             return ref.type, False, group, lambda: self.galleries.patch_version(request, ref)
         raise ArmError(405, "MethodNotAllowed", f"{method} is not supported on {ref.type}")
+
+    def _list_galleries_in_subscription(self, request: Request, subscription: str) -> Reply:
+        prefix = f"/subscriptions/{subscription}/".lower()
+        items = [
+            self.galleries.render(item)
+            for item in self.store.of_type(ids.GALLERY)
+            if item.key.startswith(prefix)
+        ]
+        return self.page(request, items)
 
     def _operation_status(self, request: Request, op_id: str) -> Reply:
         operation = self.store.get_operation(op_id)

@@ -1,0 +1,192 @@
+"""``galleryctl lifecycle plan|apply``: the lifecycle run from a shell (docs/lifecycle.md).
+
+``plan`` reads the target galleries and the VMs/scale sets, and prints the plan as a table
+(action, version id, rule, reason) or, with ``--json``, as the document the audit store keeps.
+It changes nothing and writes nothing.
+
+``apply`` runs what the timer runs: plan, write the plan to the audit store, apply it, write the
+outcome. It refuses to start without ``--yes``. ``GALLERY_LIFECYCLE_DRY_RUN`` (true by default)
+is respected: a dry run only writes the plan; ``--dry-run`` forces one whatever the setting.
+
+Settings come from the environment like the app's (``Settings.from_env(os.environ)``): the ARM
+endpoint, the managed identity (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` or any
+``DefaultAzureCredential`` source), ``AzureWebJobsStorage`` for the audit store and the
+``GALLERY_LIFECYCLE_*`` settings. Exit codes: 0 done, 1 some action failed, 2 usage or settings
+error, 3 a transient failure (retry later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from shared import composition
+from shared.cli.local_settings import add_settings_option, load_settings_file
+from shared.errors import PermanentError, TransientError
+from shared.lifecycle import Action, Plan, RunOutcome
+from shared.lifecycle_service import LifecycleSnapshot
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TRANSIENT = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``lifecycle`` subcommand with ``plan`` and ``apply``."""
+    parser = subparsers.add_parser(
+        "lifecycle",
+        help="plan or apply end of life and retention for the target galleries",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="lifecycle_command", metavar="plan|apply")
+    actions.required = True
+    plan = actions.add_parser("plan", help="print the plan; change nothing")
+    plan.add_argument("--json", action="store_true", help="print the plan document as JSON")
+    add_settings_option(plan)
+    plan.set_defaults(handler=run_plan)
+    apply = actions.add_parser("apply", help="plan, then apply it and write the audit document")
+    apply.add_argument("--yes", action="store_true", help="really run (required)")
+    apply.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only write the plan to the audit store, whatever GALLERY_LIFECYCLE_DRY_RUN says",
+    )
+    apply.add_argument("--json", action="store_true", help="print the run document as JSON")
+    add_settings_option(apply)
+    apply.set_defaults(handler=run_apply)
+
+
+def _short(version_id: str) -> str:
+    """``gallery/definition/version`` of a version id (the table's width stays readable)."""
+    parts = version_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "galleries" in lowered:
+        at = lowered.index("galleries")
+        return "/".join(parts[at + 1 :: 2])
+    return version_id
+
+
+def format_table(rows: list[tuple[str, str, str, str]], out: TextIO) -> None:
+    header = ("ACTION", "VERSION", "RULE", "REASON")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        cells = [row[i].ljust(widths[i]) for i in range(3)]
+        print("  ".join([*cells, row[3]]), file=out)
+
+
+def print_plan(snapshot: LifecycleSnapshot, out: TextIO) -> None:
+    plan = snapshot.plan
+    if plan.entries:
+        format_table(
+            [(e.action.value, _short(e.version_id), e.rule.value, e.reason) for e in plan.entries],
+            out,
+        )
+    else:
+        print("nothing to do: no version has reached a lifecycle rule", file=out)
+    print("", file=out)
+    _summary(snapshot, plan, out)
+
+
+def _summary(snapshot: LifecycleSnapshot, plan: Plan, out: TextIO) -> None:
+    deprecate = sum(1 for e in plan.entries if e.action is Action.DEPRECATE)
+    delete = sum(1 for e in plan.entries if e.action is Action.DELETE)
+    skip = sum(1 for e in plan.entries if e.action is Action.SKIP)
+    mode = "dry run" if plan.policy.dry_run else "live"
+    print(
+        f"{deprecate} to deprecate, {delete} to delete, {skip} held back ({mode}); "
+        f"{_count(len(snapshot.galleries_read), 'gallery', 'galleries')} read with "
+        f"{snapshot.arm_calls_total} ARM calls",
+        file=out,
+    )
+    if plan.circuit_breaker_tripped:
+        print(
+            f"circuit breaker: more than {plan.policy.max_deletions_per_run} deletions; the rest "
+            "waits for the next run (GALLERY_LIFECYCLE_MAX_DELETIONS_PER_RUN)",
+            file=out,
+        )
+    for usage in plan.quota_warnings:
+        print(
+            f"quota warning: {usage.versions} of 10,000 versions in subscription "
+            f"{usage.subscription_id}, region {usage.region}",
+            file=out,
+        )
+    for gallery_id in snapshot.galleries_missing:
+        print(f"gallery not found: {gallery_id}", file=out)
+    for pattern, reason in snapshot.scope.skipped:
+        print(f"pattern skipped: {pattern}: {reason}", file=out)
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _plan_document(snapshot: LifecycleSnapshot) -> dict[str, Any]:
+    return {
+        "runId": snapshot.run_id,
+        "plan": snapshot.plan.to_document(),
+        "context": snapshot.context_document(),
+    }
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    try:
+        load_settings_file(args.settings)
+        snapshot = composition.lifecycle_service().plan()
+    except TransientError as exc:
+        print(f"error (transient, retry later): {exc.message}", file=sys.stderr)
+        return EXIT_TRANSIENT
+    except PermanentError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        json.dump(_plan_document(snapshot), sys.stdout, indent=2)
+        print()
+    else:
+        print_plan(snapshot, sys.stdout)
+    return EXIT_OK
+
+
+def _print_outcome(outcome: RunOutcome, out: TextIO) -> None:
+    for entry in outcome.done:
+        print(f"done    {entry.action.value:<9} {_short(entry.version_id)}", file=out)
+    for entry, error in outcome.failed:
+        print(f"FAILED  {entry.action.value:<9} {_short(entry.version_id)}: {error}", file=out)
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(
+            "refusing to run without --yes (see the plan first: galleryctl lifecycle plan)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        load_settings_file(args.settings)
+        service = composition.lifecycle_service()
+        snapshot, outcome = service.run(dry_run=True if args.dry_run else None)
+    except TransientError as exc:
+        print(f"error (transient, retry later): {exc.message}", file=sys.stderr)
+        return EXIT_TRANSIENT
+    except PermanentError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    where = composition.lifecycle_audit().blob_name(snapshot.run_id)
+    if args.json:
+        json.dump({**outcome.to_document(), "auditBlob": where}, sys.stdout, indent=2)
+        print()
+    else:
+        print_plan(snapshot, sys.stdout)
+        if snapshot.plan.policy.dry_run:
+            print(
+                "dry run: nothing changed (GALLERY_LIFECYCLE_DRY_RUN=false to apply)",
+                file=sys.stdout,
+            )
+        else:
+            _print_outcome(outcome, sys.stdout)
+        container = composition.settings().lifecycle.audit_container
+        print(f"audit: {container}/{where}", file=sys.stdout)
+    return EXIT_FAILED if outcome.failed else EXIT_OK
