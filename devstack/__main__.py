@@ -236,7 +236,8 @@ def write_local_settings(layout: Layout, started: set[str]) -> Path:
         arm = f"https://127.0.0.1:{ports['armsim']}"
         values["GALLERY_ARM_ENDPOINT"] = arm
         values["GALLERY_ARM_CA_BUNDLE"] = str((layout.tls_dir / "cert.pem").resolve())
-        values["IDENTITY_ENDPOINT"] = f"{arm}/msi/token"
+        # The MSI endpoint is plain HTTP, as on App Service (one port serves both).
+        values["IDENTITY_ENDPOINT"] = f"http://127.0.0.1:{ports['armsim']}/msi/token"
         values["IDENTITY_HEADER"] = IDENTITY_HEADER
     document = {"IsEncrypted": False, "Values": values}
     layout.settings_file.write_text(json.dumps(document, indent=2) + "\n")

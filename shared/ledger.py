@@ -194,6 +194,12 @@ def ledger_key(source_key: str) -> str:
     return hashlib.sha256(source_key.encode("utf-8")).hexdigest()
 
 
+def build_id_for(request_id: str) -> str:
+    """The build id of a request: derived, so ``galleryctl submit`` can print it before any
+    worker has seen the message, and a redelivery maps to the same build."""
+    return "b-" + hashlib.sha256(request_id.encode("utf-8")).hexdigest()[:24]
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
@@ -206,7 +212,7 @@ class SourceLedger:
         store: LedgerStore,
         *,
         clock: Callable[[], datetime],
-        new_build_id: Callable[[], str],
+        new_build_id: Callable[[str], str],
     ) -> None:
         self._store = store
         self._clock = clock
@@ -214,6 +220,11 @@ class SourceLedger:
 
     def get(self, source_key: str) -> SourceEntry | None:
         found = self._store.read(ledger_key(source_key))
+        return SourceEntry.from_document(found[0]) if found else None
+
+    def get_by_key(self, key: str) -> SourceEntry | None:
+        """The entry stored under a :func:`ledger_key` (as shown in build records)."""
+        found = self._store.read(key)
         return SourceEntry.from_document(found[0]) if found else None
 
     def entries(self) -> Iterator[SourceEntry]:
@@ -239,7 +250,7 @@ class SourceLedger:
             now = _iso(self._clock())
             if entry.in_flight is None:
                 build = InFlightBuild(
-                    build_id=self._new_build_id(),
+                    build_id=self._new_build_id(request_id),
                     request_id=request_id,
                     state=BuildState.CLAIMED,
                     claimed_at=now,
@@ -292,7 +303,7 @@ class SourceLedger:
             if pending:
                 head, pending = pending[0], pending[1:]
                 next_build = InFlightBuild(
-                    build_id=self._new_build_id(),
+                    build_id=self._new_build_id(head.request_id),
                     request_id=head.request_id,
                     state=BuildState.CLAIMED,
                     claimed_at=_iso(self._clock()),

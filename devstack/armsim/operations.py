@@ -185,7 +185,8 @@ def _region_state(
         progress = int(100 * float(region["failAfter"]) / seconds)
         return RegionState(name, "Failed", progress, str(region["failMessage"]))
     fraction = min(1.0, max(0.0, done / seconds))
-    if fraction >= 1.0:
+    # A succeeded operation has every region completed (no float rounding leaves one at 99 %).
+    if fraction >= 1.0 or status == SUCCEEDED:
         return RegionState(name, "Completed", 100, "")
     progress = int(100 * fraction)
     if status == FAILED:

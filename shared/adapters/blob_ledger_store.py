@@ -21,19 +21,27 @@ from shared.errors import TransientError
 from shared.ledger import StaleWrite
 
 _JSON = ContentSettings(content_type="application/json")
-_PREFIX = "sources/"
+#: Default blob name prefix: the per-source ledger. Other CAS documents use their own prefix.
+SOURCES_PREFIX = "sources/"
 
 
 class BlobLedgerStore:
-    """:class:`shared.ledger.LedgerStore` over one blob container (created on first use)."""
+    """:class:`shared.ledger.LedgerStore` over one blob container (created on first use).
 
-    def __init__(self, container: ContainerClient, *, timeout_seconds: int = 30) -> None:
+    Documents are blobs ``<prefix><key>.json``; the same store serves any keyed JSON document
+    that needs compare-and-swap (build records, version reservations, pending uploads).
+    """
+
+    def __init__(
+        self, container: ContainerClient, *, prefix: str = SOURCES_PREFIX, timeout_seconds: int = 30
+    ) -> None:
         self._container = container
+        self._prefix = prefix
         self._timeout = timeout_seconds
         self._container_ready = False
 
     def _blob_name(self, key: str) -> str:
-        return f"{_PREFIX}{key}.json"
+        return f"{self._prefix}{key}.json"
 
     def _ensure_container(self) -> None:
         if self._container_ready:
@@ -89,9 +97,11 @@ class BlobLedgerStore:
 
     def list_keys(self) -> Iterator[str]:
         try:
-            for item in self._container.list_blobs(name_starts_with=_PREFIX, timeout=self._timeout):
+            for item in self._container.list_blobs(
+                name_starts_with=self._prefix, timeout=self._timeout
+            ):
                 name: str = item.name
-                yield name[len(_PREFIX) : -len(".json")]
+                yield name[len(self._prefix) : -len(".json")]
         except ResourceNotFoundError:
             return
         except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:

@@ -48,7 +48,7 @@ def test_two_ledger_instances_serialise_one_source(store: BlobLedgerStore) -> No
 
     def ledger() -> SourceLedger:
         return SourceLedger(
-            store, clock=lambda: datetime.now(UTC), new_build_id=lambda: f"b{next(ids)}"
+            store, clock=lambda: datetime.now(UTC), new_build_id=lambda _request_id: f"b{next(ids)}"
         )
 
     first, second = ledger(), ledger()

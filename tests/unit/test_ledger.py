@@ -27,7 +27,7 @@ def make_ledger(
     ledger = SourceLedger(
         store,
         clock=lambda: datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
-        new_build_id=lambda: f"build-{next(counter)}",
+        new_build_id=lambda _request_id: f"build-{next(counter)}",
     )
     return ledger, store
 

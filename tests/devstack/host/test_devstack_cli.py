@@ -68,7 +68,7 @@ def test_up_status_down(tmp_path: Path, tls_files: TlsFiles) -> None:
         )
         assert f"sb://127.0.0.1:{ports['servicebus']};" in values["ServiceBusConnection"]
         assert values["GALLERY_ARM_ENDPOINT"] == f"https://127.0.0.1:{ports['armsim']}"
-        assert values["IDENTITY_ENDPOINT"] == f"https://127.0.0.1:{ports['armsim']}/msi/token"
+        assert values["IDENTITY_ENDPOINT"] == f"http://127.0.0.1:{ports['armsim']}/msi/token"
         assert values["MY_OWN_SETTING"] == "kept"
         assert values["GALLERY_BUILD_QUEUE"] == "custom-q"
         # the ARM simulator posts its resource events to the host's local Event Grid

@@ -1,0 +1,57 @@
+"""Service Bus queue trigger on ``image-builds``: one build request per message.
+
+Thin: parse the trigger into an :class:`~shared.messaging.IncomingMessage`, hand it to the build
+service. Invalid or impossible requests are dead-lettered by the service with a reason and a
+description and the message completes; a :class:`~shared.errors.TransientError` propagates, so
+the host abandons the message and Service Bus redelivers it (dead-lettering it after the queue's
+max delivery count).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared import composition
+from shared.errors import TransientError
+from shared.messaging import IncomingMessage
+
+logger = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+
+def to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
+    return IncomingMessage(
+        body=message.get_body(),
+        message_id=message.message_id,
+        content_type=message.content_type,
+        correlation_id=message.correlation_id,
+        subject=message.label,
+        delivery_count=message.delivery_count or 1,
+    )
+
+
+@bp.service_bus_queue_trigger(
+    arg_name="message", queue_name="%GALLERY_BUILD_QUEUE%", connection="ServiceBusConnection"
+)
+def build_worker(message: func.ServiceBusMessage) -> None:
+    incoming = to_incoming(message)
+    try:
+        outcome = composition.build_service().handle_message(incoming)
+    except TransientError as error:
+        logger.warning(
+            "build request will be retried",
+            extra={
+                "message_id": incoming.message_id,
+                "delivery_count": incoming.delivery_count,
+                "reason": error.reason,
+                "retry_after_seconds": error.retry_after_seconds,
+            },
+        )
+        raise
+    logger.info(
+        "build request handled",
+        extra={"message_id": incoming.message_id, "outcome": outcome.value},
+    )

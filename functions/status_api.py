@@ -1,0 +1,68 @@
+"""HTTP status API: ``GET /api/builds``, ``GET /api/builds/{id}`` and ``GET /api/sources/{key}``.
+
+``{key}`` is a source's ledger key (64 hex digits, as in build records) or the source itself,
+URL-encoded (a resource id or a blob URL). Responses are JSON; SAS query strings never appear.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+from shared import composition
+from shared.errors import PipelineError
+from shared.status import build_list, build_view, source_view
+
+bp = func.Blueprint()
+
+
+def _json(document: Any, status_code: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(document, indent=2), status_code=status_code, mimetype="application/json"
+    )
+
+
+def _not_found(message: str) -> func.HttpResponse:
+    return _json({"error": {"code": "NotFound", "message": message}}, 404)
+
+
+def _unavailable(error: PipelineError) -> func.HttpResponse:
+    return _json({"error": {"code": error.reason, "message": error.message}}, 503)
+
+
+@bp.route(route="builds", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_builds(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        limit = int(req.params.get("limit", "50"))
+    except ValueError:
+        return _json({"error": {"code": "BadRequest", "message": "limit: a whole number"}}, 400)
+    try:
+        return _json(build_list(composition.build_records(), limit=limit))
+    except PipelineError as error:
+        return _unavailable(error)
+
+
+@bp.route(route="builds/{build_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_build(req: func.HttpRequest) -> func.HttpResponse:
+    build_id = req.route_params["build_id"]
+    try:
+        view = build_view(composition.build_records(), build_id)
+    except PipelineError as error:
+        return _unavailable(error)
+    if view is None:
+        return _not_found(f"no build {build_id!r} (not received yet, or rejected)")
+    return _json(view)
+
+
+@bp.route(route="sources/{*key}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_source(req: func.HttpRequest) -> func.HttpResponse:
+    key = req.route_params["key"]
+    try:
+        view = source_view(composition.ledger(), key)
+    except PipelineError as error:
+        return _unavailable(error)
+    if view is None:
+        return _not_found(f"no ledger entry for source {key!r}")
+    return _json(view)

@@ -1,0 +1,187 @@
+"""Wires ports to adapters from the one :class:`~shared.settings.Settings` object.
+
+Handlers in ``functions/`` call these factories; each builds its object once per process (the
+SDK clients keep connections open) from ``os.environ``. Tests that change the environment call
+:func:`reset`. Nothing here holds domain logic.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.adapters.blob_audit_store import BlobAuditStore
+    from shared.adapters.compute_gallery import ComputeGallery
+    from shared.adapters.service_bus import ServiceBusMessaging
+    from shared.build_records import BuildRecords
+    from shared.builds import BuildService
+    from shared.intake import IntakeService
+    from shared.ledger import SourceLedger
+    from shared.lifecycle_service import LifecycleService
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+@functools.cache
+def credential() -> TokenCredential:
+    """``DefaultAzureCredential``: managed identity in Azure, the simulator's MSI locally."""
+    from azure.identity import DefaultAzureCredential  # noqa: PLC0415  (0.3 s import)
+
+    return DefaultAzureCredential()
+
+
+@functools.cache
+def blob_service() -> BlobServiceClient:
+    """The app's own storage account (ledger, build records, audit): ``AzureWebJobsStorage``."""
+    from shared.adapters.storage import blob_service_client  # noqa: PLC0415
+
+    return blob_service_client(settings(), credential)
+
+
+@functools.cache
+def messaging() -> ServiceBusMessaging:
+    from shared.adapters.service_bus import ServiceBusMessaging  # noqa: PLC0415
+
+    return ServiceBusMessaging.from_settings(settings(), credential)
+
+
+@functools.cache
+def gallery() -> ComputeGallery:
+    from shared.adapters.compute_gallery import ComputeGallery, build_compute_client  # noqa: PLC0415
+
+    current = settings()
+    return ComputeGallery(lambda sub: build_compute_client(current, sub, credential()))
+
+
+@functools.cache
+def ledger() -> SourceLedger:
+    from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
+    from shared.ledger import SourceLedger, build_id_for  # noqa: PLC0415
+
+    container = blob_service().get_container_client(settings().ledger_container)
+    return SourceLedger(BlobLedgerStore(container), clock=utc_now, new_build_id=build_id_for)
+
+
+def reset() -> None:
+    """Forget every object built so far (tests that change the environment)."""
+    factories: tuple[Any, ...] = (
+        settings,
+        credential,
+        blob_service,
+        messaging,
+        gallery,
+        ledger,
+        build_service,
+        build_records,
+        lifecycle_audit,
+        lifecycle_service,
+        intake_service,
+    )
+    for factory in factories:
+        factory.cache_clear()
+
+
+@functools.cache
+def build_service() -> BuildService:
+    """The build worker's and tracker's service, wired to Azure."""
+    from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
+    from shared.adapters.vhd_inspector import BlobVhdInspector  # noqa: PLC0415
+    from shared.builds import BuildService  # noqa: PLC0415
+    from shared.version_reservations import VersionReservations  # noqa: PLC0415
+
+    current = settings()
+    container = blob_service().get_container_client(current.ledger_container)
+    bus = messaging()
+    return BuildService(
+        settings=current,
+        gallery=gallery(),
+        ledger=ledger(),
+        records=build_records(),
+        reservations=VersionReservations(
+            BlobLedgerStore(container, prefix="reservations/"), clock=utc_now
+        ),
+        sender=bus,
+        rejects=bus,
+        vhd_inspector=BlobVhdInspector(current, credential),
+        clock=utc_now,
+    )
+
+
+@functools.cache
+def build_records() -> BuildRecords:
+    from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
+    from shared.build_records import BuildRecords  # noqa: PLC0415
+
+    container = blob_service().get_container_client(settings().ledger_container)
+    return BuildRecords(BlobLedgerStore(container, prefix="builds/"), clock=utc_now)
+
+
+@functools.cache
+def lifecycle_audit() -> BlobAuditStore:
+    """The lifecycle audit store: one blob per run in ``GALLERY_LIFECYCLE_AUDIT_CONTAINER``."""
+    from shared.adapters.blob_audit_store import BlobAuditStore  # noqa: PLC0415
+
+    name = settings().lifecycle.audit_container
+    return BlobAuditStore(lambda: blob_service().get_container_client(name), clock=utc_now)
+
+
+@functools.cache
+def lifecycle_service() -> LifecycleService:
+    """The lifecycle timer's (and ``galleryctl lifecycle``'s) service, wired to Azure."""
+    from shared.adapters.gallery_inventory import arm_lifecycle_adapters  # noqa: PLC0415
+    from shared.lifecycle_service import (  # noqa: PLC0415
+        DeletePacer,
+        LifecycleService,
+        policy_from_settings,
+    )
+
+    current = settings()
+    inventory, writer, _ = arm_lifecycle_adapters(current, credential)
+    return LifecycleService(
+        inventory=inventory,
+        writer=writer,
+        audit=lifecycle_audit(),
+        policy=policy_from_settings(current.lifecycle),
+        target_patterns=current.allowed_target_galleries,
+        in_use_subscriptions=current.lifecycle.in_use_subscriptions,
+        pacer=DeletePacer(current.lifecycle.delete_budget),
+        clock=utc_now,
+    )
+
+
+@functools.cache
+def intake_service() -> IntakeService:
+    """Upload and snapshot intake (``functions/vhd_uploaded``, ``snapshot_created``, re-check)."""
+    from shared.adapters.blob_uploads import BlobIntakeStore, BlobUploads  # noqa: PLC0415
+    from shared.adapters.compute_gallery import build_compute_client  # noqa: PLC0415
+    from shared.adapters.compute_snapshots import ComputeSnapshots  # noqa: PLC0415
+    from shared.intake import IntakeService  # noqa: PLC0415
+
+    current = settings()
+    container = blob_service().get_container_client(current.intake.container)
+    bus = messaging()
+    return IntakeService(
+        current,
+        blobs=BlobUploads(current, credential),
+        snapshots=ComputeSnapshots(lambda sub: build_compute_client(current, sub, credential())),
+        pending=BlobIntakeStore(container, prefix="pending/"),
+        done=BlobIntakeStore(container, prefix="done/"),
+        sender=bus,
+        rejects=bus,
+        clock=utc_now,
+    )
