@@ -4,6 +4,12 @@ They complete synchronously (200/201 with ``provisioningState: Succeeded``). Sna
 writes publish ``Microsoft.Resources.ResourceWriteSuccess`` events. Storage accounts are
 read-only over ARM (create them with ``POST /admin/seed``); their ``primaryEndpoints.blob`` is
 what a VHD source's ``storageAccountId`` resolves to.
+
+A snapshot created with ``creationData.createOption: CopyStart`` (Azure's background copy, e.g.
+of an incremental snapshot to another region) is not usable at once: it reads
+``snapshotAccessState: Pending`` and a rising ``completionPercent`` until the copy has run for
+:func:`copy_start_seconds` simulated seconds, then ``Available`` and 100. No event is published
+when the copy completes (Azure publishes none either: it is not an ARM write).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from devstack.armsim import events, ids
-from devstack.armsim.clock import azure_timestamp
+from devstack.armsim.clock import ClockMark, azure_timestamp
 from devstack.armsim.errors import ArmError, resource_not_found
 from devstack.armsim.galleries import envelope, parent_key
 from devstack.armsim.ids import ResourceRef
@@ -28,6 +34,33 @@ if TYPE_CHECKING:
 JsonObject = dict[str, Any]
 GIB = 1024**3
 EVENT_TYPES = (ids.SNAPSHOT, ids.DISK)
+#: Simulated duration of a CopyStart background copy: a fixed part plus a part per GiB.
+COPY_START_BASE_SECONDS = 60.0
+COPY_START_SECONDS_PER_GIB = 10.0  # ~100 MiB/s
+COPY_START = "CopyStart"
+
+
+def copy_start_seconds(size_gb: int) -> float:
+    """How long (simulated seconds) the background copy of a CopyStart snapshot takes."""
+    return COPY_START_BASE_SECONDS + COPY_START_SECONDS_PER_GIB * size_gb
+
+
+def _is_copy_start(ref: ResourceRef, props: JsonObject) -> bool:
+    create_option = (props.get("creationData") or {}).get("createOption")
+    return ref.type == ids.SNAPSHOT and str(create_option).lower() == COPY_START.lower()
+
+
+def with_copy_progress(stored: StoredResource, sim: Simulator) -> JsonObject:
+    """The body as read now: a CopyStart snapshot's progress is derived from its start mark."""
+    mark = stored.meta.get("copyStart")
+    if not mark:
+        return stored.body
+    body = copy.deepcopy(stored.body)
+    done = sim.clock.work_since(ClockMark(float(mark["real"]), float(mark["offset"])))
+    percent = min(100.0, 100.0 * done / float(mark["seconds"]))
+    body["properties"]["completionPercent"] = round(percent, 1)
+    body["properties"]["snapshotAccessState"] = "Available" if percent >= 100.0 else "Pending"
+    return body
 
 
 def normalize_plain(ref: ResourceRef, body: JsonObject, sim: Simulator) -> JsonObject:
@@ -55,6 +88,9 @@ def normalize_plain(ref: ResourceRef, body: JsonObject, sim: Simulator) -> JsonO
         props.setdefault("diskState", "Unattached")
         if ref.type == ids.SNAPSHOT:
             props.setdefault("incremental", False)
+            if _is_copy_start(ref, props):  # read-only, derived on every read
+                props["snapshotAccessState"] = "Pending"
+                props["completionPercent"] = 0.0
             props.setdefault("snapshotAccessState", "Available")
             props.setdefault("completionPercent", 100.0)
         props.setdefault("hyperVGeneration", "V1")
@@ -113,6 +149,15 @@ class PlainHandlers:
                     if k in existing.body["properties"]
                 }
             )
+            if "copyStart" in existing.meta:  # an update does not restart the copy
+                stored.meta["copyStart"] = existing.meta["copyStart"]
+        elif _is_copy_start(ref, stored.body["properties"]):
+            mark = self.sim.clock.mark()
+            stored.meta["copyStart"] = {
+                "real": mark.real,
+                "offset": mark.offset,
+                "seconds": copy_start_seconds(int(stored.body["properties"]["diskSizeGB"])),
+            }
         self.sim.store.put(stored)
         if ref.type in EVENT_TYPES:
             self.sim.events.publish(
@@ -128,14 +173,14 @@ class PlainHandlers:
                 )
             )
         created = existing is None and ref.type not in (ids.SNAPSHOT, ids.DISK)
-        return Reply(201 if created else 200, stored.body)
+        return Reply(201 if created else 200, with_copy_progress(stored, self.sim))
 
     def get(self, request: Request, ref: ResourceRef) -> Reply:
         del request
         stored = self.sim.store.get(ref.key)
         if stored is None:
             raise resource_not_found(ref.type, ref.name_path, ref.resource_group)
-        return Reply(200, stored.body)
+        return Reply(200, with_copy_progress(stored, self.sim))
 
     def delete(self, request: Request, ref: ResourceRef) -> Reply:
         del request
@@ -151,9 +196,13 @@ class PlainHandlers:
             f"/subscriptions/{collection.subscription}/resourcegroups/{collection.resource_group}"
         ).lower()
         items = self.sim.store.children(collection.type, parent)
-        return self.sim.page(request, [i.body for i in items])
+        return self.sim.page(request, [with_copy_progress(i, self.sim) for i in items])
 
     def list_subscription(self, request: Request, subscription: str, resource_type: str) -> Reply:
         prefix = f"/subscriptions/{subscription}/".lower()
-        items = [i.body for i in self.sim.store.of_type(resource_type) if i.key.startswith(prefix)]
+        items = [
+            with_copy_progress(i, self.sim)
+            for i in self.sim.store.of_type(resource_type)
+            if i.key.startswith(prefix)
+        ]
         return self.sim.page(request, items)

@@ -1,0 +1,68 @@
+"""Snapshots for intake over azure-mgmt-compute: :class:`shared.intake.SnapshotReader`.
+
+One GET per look (``snapshots.get``; the ``LowCostGet`` throttling bucket). A snapshot that does
+not exist (deleted meanwhile, or its resource group) is ``None``; every other failure is
+translated by :func:`shared.adapters.azure_errors.azure_call`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from azure.mgmt.compute import ComputeManagementClient
+
+from shared.adapters.azure_errors import azure_call
+from shared.errors import NotFoundError
+from shared.intake import SnapshotState
+from shared.request import format_timestamp
+from shared.resource_ids import ResourceId, parse_resource_id
+
+
+class ComputeSnapshots:
+    """Reads snapshots with one ``ComputeManagementClient`` per subscription."""
+
+    def __init__(self, client_for_subscription: Callable[[str], ComputeManagementClient]) -> None:
+        self._client_for = client_for_subscription
+        self._clients: dict[str, ComputeManagementClient] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, subscription_id: str) -> ComputeManagementClient:
+        key = subscription_id.lower()
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self._client_for(subscription_id)
+            return client
+
+    def get(self, snapshot_id: ResourceId) -> SnapshotState | None:
+        client = self._client(snapshot_id.subscription_id)
+        try:
+            with azure_call(f"get snapshot {snapshot_id}"):
+                snapshot = client.snapshots.get(snapshot_id.resource_group, snapshot_id.name)
+        except NotFoundError:
+            return None
+        properties = snapshot.properties
+        created = properties.time_created if properties is not None else None
+        return SnapshotState(
+            id=parse_resource_id(snapshot.id) if snapshot.id else snapshot_id,
+            location=str(snapshot.location or ""),
+            tags=dict(snapshot.tags or {}),
+            access_state=_text(properties.snapshot_access_state) if properties else None,
+            completion_percent=(
+                float(properties.completion_percent)
+                if properties is not None and properties.completion_percent is not None
+                else None
+            ),
+            unique_id=properties.unique_id if properties else None,
+            time_created=format_timestamp(created) if isinstance(created, datetime) else None,
+            disk_size_bytes=properties.disk_size_bytes if properties else None,
+            provisioning_state=properties.provisioning_state if properties else None,
+        )
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
