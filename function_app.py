@@ -2,6 +2,22 @@
 
 import azure.functions as func
 
-app = func.FunctionApp()
+from functions import (
+    build_tracker,
+    build_worker,
+    lifecycle_timer,
+    snapshot_created,
+    status_api,
+    upload_readiness,
+    vhd_uploaded,
+)
 
-# Blueprints are registered here as the trigger modules are built (issue 5 and 6).
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+app.register_functions(build_worker.bp)
+app.register_functions(build_tracker.bp)
+app.register_functions(status_api.bp)
+app.register_functions(lifecycle_timer.bp)
+app.register_functions(vhd_uploaded.bp)
+app.register_functions(snapshot_created.bp)
+app.register_functions(upload_readiness.bp)

@@ -21,6 +21,9 @@ EXIT_USAGE = 2
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.validate_vhd",
     "shared.cli.check_request",
+    "shared.cli.lifecycle",
+    "shared.cli.submit",
+    "shared.cli.status",
 )
 
 

@@ -1,0 +1,100 @@
+"""``galleryctl submit FILE|-``: validate a build request and put it on the build queue.
+
+Prints the request id and the build id (derived from the request id, so it is known before any
+worker has seen the message: follow it with ``galleryctl status BUILD_ID``). The message id is
+the request id, so submitting the same request twice within the queue's duplicate-detection
+window sends it once, and the ledger ignores it after that.
+
+Settings come from the environment like the app's (``ServiceBusConnection`` or
+``ServiceBusConnection__fullyQualifiedNamespace``, the allow-lists...); ``--settings FILE`` loads
+the ``Values`` of a ``local.settings.json`` first (what ``python -m devstack up`` writes).
+Exit codes: 0 sent, 1 invalid request (every problem printed), 2 usage error, 3 the queue is
+unavailable (retry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.cli.local_settings import add_settings_option, load_settings_file
+from shared.errors import PermanentError, TransientError, ValidationFailed
+from shared.ledger import build_id_for
+from shared.messaging import build_request_message
+from shared.request import parse_build_request
+from shared.settings import Settings
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "submit",
+        help="validate a build request and send it to the build queue",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("file", metavar="FILE|-", help="the request JSON file, or - for stdin")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_settings_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def _read(file: str) -> Any:
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    return json.loads(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        load_settings_file(args.settings)
+        document = _read(args.file)
+        settings = Settings.from_env(os.environ)
+    except (OSError, json.JSONDecodeError, PermanentError) as error:
+        print(f"galleryctl submit: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        request = parse_build_request(document, settings, now=datetime.now(UTC))
+    except ValidationFailed as error:
+        if args.json:
+            problems = [
+                {"path": p.path, "rule": p.rule, "message": p.message, "hint": p.hint}
+                for p in error.problems
+            ]
+            print(json.dumps({"sent": False, "problems": problems}, indent=2))
+        else:
+            print(f"not sent: {len(error.problems)} problem(s)", file=sys.stderr)
+            for problem in error.problems:
+                print(
+                    f"  {problem.path or '(document)'} [{problem.rule}]: {problem}", file=sys.stderr
+                )
+        return EXIT_INVALID
+    document = dict(document)
+    document["requestId"] = request.request_id
+    message = build_request_message(
+        document, request_id=request.request_id, correlation_id=request.correlation_id
+    )
+    from shared import composition  # noqa: PLC0415  (the SDK import is only needed here)
+
+    try:
+        composition.messaging().send(settings.build_queue, message)
+    except TransientError as error:
+        print(f"galleryctl submit: {error.message}; try again", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except PermanentError as error:
+        print(f"galleryctl submit: {error.message}", file=sys.stderr)
+        return EXIT_USAGE
+    build_id = build_id_for(request.request_id)
+    if args.json:
+        print(json.dumps({"sent": True, "requestId": request.request_id, "buildId": build_id}))
+    else:
+        print(f"request {request.request_id} sent to {settings.build_queue}")
+        print(f"build id {build_id}  (galleryctl status {build_id})")
+    return EXIT_OK
