@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
     from shared.adapters.blob_audit_store import BlobAuditStore
-    from shared.adapters.compute_gallery import ComputeGallery
+    from shared.adapters.compute_gallery import ComputeClients, ComputeGallery
     from shared.adapters.service_bus import ServiceBusMessaging
     from shared.build_records import BuildRecords
     from shared.builds import BuildService
@@ -61,11 +61,19 @@ def messaging() -> ServiceBusMessaging:
 
 
 @functools.cache
-def gallery() -> ComputeGallery:
-    from shared.adapters.compute_gallery import ComputeGallery, build_compute_client  # noqa: PLC0415
+def compute_clients() -> ComputeClients:
+    """One azure-mgmt-compute client per subscription, shared by the gallery and snapshot reads."""
+    from shared.adapters.compute_gallery import ComputeClients, build_compute_client  # noqa: PLC0415
 
     current = settings()
-    return ComputeGallery(lambda sub: build_compute_client(current, sub, credential()))
+    return ComputeClients(lambda sub: build_compute_client(current, sub, credential()))
+
+
+@functools.cache
+def gallery() -> ComputeGallery:
+    from shared.adapters.compute_gallery import ComputeGallery  # noqa: PLC0415
+
+    return ComputeGallery(compute_clients())
 
 
 @functools.cache
@@ -84,6 +92,7 @@ def reset() -> None:
         credential,
         blob_service,
         messaging,
+        compute_clients,
         gallery,
         ledger,
         build_service,
@@ -168,7 +177,6 @@ def lifecycle_service() -> LifecycleService:
 def intake_service() -> IntakeService:
     """Upload and snapshot intake (``functions/vhd_uploaded``, ``snapshot_created``, re-check)."""
     from shared.adapters.blob_uploads import BlobIntakeStore, BlobUploads  # noqa: PLC0415
-    from shared.adapters.compute_gallery import build_compute_client  # noqa: PLC0415
     from shared.adapters.compute_snapshots import ComputeSnapshots  # noqa: PLC0415
     from shared.intake import IntakeService  # noqa: PLC0415
 
@@ -178,7 +186,7 @@ def intake_service() -> IntakeService:
     return IntakeService(
         current,
         blobs=BlobUploads(current, credential),
-        snapshots=ComputeSnapshots(lambda sub: build_compute_client(current, sub, credential())),
+        snapshots=ComputeSnapshots(compute_clients()),
         pending=BlobIntakeStore(container, prefix="pending/"),
         done=BlobIntakeStore(container, prefix="done/"),
         sender=bus,

@@ -95,6 +95,25 @@ class BlobLedgerStore:
             raise TransientError(f"ledger write failed: {exc.__class__.__name__}") from exc
         return str(result["etag"])
 
+    def delete(self, key: str, *, etag: str | None) -> None:
+        """Delete the document (only if unchanged, when ``etag`` is given); absent is fine."""
+        blob = self._container.get_blob_client(self._blob_name(key))
+        conditions: dict[str, Any] = (
+            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+        )
+        try:
+            blob.delete_blob(timeout=self._timeout, **conditions)
+        except ResourceNotFoundError:
+            return
+        except ResourceModifiedError as exc:
+            raise StaleWrite(key) from exc
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                raise StaleWrite(key) from exc
+            raise TransientError(f"document delete failed: HTTP {exc.status_code}") from exc
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise TransientError(f"document delete failed: {exc.__class__.__name__}") from exc
+
     def list_keys(self) -> Iterator[str]:
         try:
             for item in self._container.list_blobs(

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
-    ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.adapters.blob_ledger_store import BlobLedgerStore
 from shared.adapters.blob_range_reader import (
@@ -35,9 +33,8 @@ from shared.adapters.blob_range_reader import (
     translate_storage_error,
 )
 from shared.blob_urls import InvalidBlobUrl, parse_blob_url
-from shared.errors import PermanentError, TransientError
+from shared.errors import PermanentError
 from shared.intake import BlobState, SmallBlob
-from shared.ledger import StaleWrite
 from shared.redaction import strip_query
 from shared.settings import Settings
 from shared.vhd import VhdReport, inspect_vhd
@@ -133,45 +130,5 @@ class BlobUploads:
         return report
 
 
-class BlobIntakeStore:
-    """Intake records: :class:`BlobLedgerStore` under ``prefix``, plus :meth:`delete`."""
-
-    def __init__(
-        self, container: ContainerClient, *, prefix: str, timeout_seconds: int = TIMEOUT_SECONDS
-    ) -> None:
-        self._container = container
-        self._prefix = prefix
-        self._timeout = timeout_seconds
-        self._documents = BlobLedgerStore(container, prefix=prefix, timeout_seconds=timeout_seconds)
-
-    def read(self, key: str) -> tuple[dict[str, Any], str] | None:
-        return self._documents.read(key)
-
-    def write(self, key: str, document: Mapping[str, Any], *, etag: str | None) -> str:
-        return self._documents.write(key, document, etag=etag)
-
-    def list_keys(self) -> Iterator[str]:
-        return self._documents.list_keys()
-
-    def delete(self, key: str, *, etag: str | None) -> None:
-        # The blob name is BlobLedgerStore's: ``<prefix><key>.json``.
-        blob = self._container.get_blob_client(f"{self._prefix}{key}.json")
-        conditions: dict[str, Any] = (
-            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
-        )
-        try:
-            blob.delete_blob(timeout=self._timeout, **conditions)
-        except ResourceNotFoundError:
-            return
-        except ResourceModifiedError as error:
-            raise StaleWrite(key) from error
-        except HttpResponseError as error:
-            if error.status_code == 412:
-                raise StaleWrite(key) from error
-            raise TransientError(
-                f"intake record delete failed: HTTP {error.status_code}"
-            ) from error
-        except AzureError as error:
-            raise TransientError(
-                f"intake record delete failed: {error.__class__.__name__}"
-            ) from error
+#: The intake's record store is the ledger's blob store (it has ``delete`` too).
+BlobIntakeStore = BlobLedgerStore

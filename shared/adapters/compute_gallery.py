@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -48,6 +49,27 @@ def build_compute_client(
     return ComputeManagementClient(credential, subscription_id, **kwargs)
 
 
+class ComputeClients:
+    """One ``ComputeManagementClient`` per subscription, built on first use (thread-safe).
+
+    Every compute adapter (gallery, snapshots, lifecycle inventory) takes one of these, so a
+    process keeps one client, and one connection pool, per subscription.
+    """
+
+    def __init__(self, client_for_subscription: Callable[[str], ComputeManagementClient]) -> None:
+        self._client_for = client_for_subscription
+        self._clients: dict[str, ComputeManagementClient] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, subscription_id: str) -> ComputeManagementClient:
+        key = subscription_id.lower()
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self._client_for(subscription_id)
+            return client
+
+
 def _wire(model: Any) -> dict[str, Any]:
     wire: dict[str, Any] = model.as_dict() if hasattr(model, "as_dict") else dict(model)
     return wire
@@ -66,15 +88,12 @@ class ComputeGallery:
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client_for = client_for_subscription
-        self._clients: dict[str, ComputeManagementClient] = {}
+        self._client = (
+            client_for_subscription
+            if isinstance(client_for_subscription, ComputeClients)
+            else ComputeClients(client_for_subscription)
+        )
         self._sleep = sleep
-
-    def _client(self, subscription_id: str) -> ComputeManagementClient:
-        client = self._clients.get(subscription_id)
-        if client is None:
-            client = self._clients[subscription_id] = self._client_for(subscription_id)
-        return client
 
     def gallery_location(self, definition: DefinitionRef) -> str:
         client = self._client(definition.subscription_id)

@@ -7,13 +7,13 @@ translated by :func:`shared.adapters.azure_errors.azure_call`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from azure.mgmt.compute import ComputeManagementClient
 
 from shared.adapters.azure_errors import azure_call
+from shared.adapters.compute_gallery import ComputeClients
 from shared.errors import NotFoundError
 from shared.intake import SnapshotState
 from shared.request import format_timestamp
@@ -24,17 +24,7 @@ class ComputeSnapshots:
     """Reads snapshots with one ``ComputeManagementClient`` per subscription."""
 
     def __init__(self, client_for_subscription: Callable[[str], ComputeManagementClient]) -> None:
-        self._client_for = client_for_subscription
-        self._clients: dict[str, ComputeManagementClient] = {}
-        self._lock = threading.Lock()
-
-    def _client(self, subscription_id: str) -> ComputeManagementClient:
-        key = subscription_id.lower()
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._client_for(subscription_id)
-            return client
+        self._client = ComputeClients(client_for_subscription)
 
     def get(self, snapshot_id: ResourceId) -> SnapshotState | None:
         client = self._client(snapshot_id.subscription_id)

@@ -34,7 +34,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.compute import ComputeManagementClient
 
 from shared.adapters.azure_errors import azure_call
-from shared.adapters.compute_gallery import build_compute_client
+from shared.adapters.compute_gallery import ComputeClients, build_compute_client
 from shared.errors import NotFoundError, PermanentError
 from shared.lifecycle import HOLD, LIFECYCLE_TAG, DefinitionFacts, VersionFacts
 from shared.lifecycle_service import GalleryHeader, GalleryRef, GallerySearch, ImageReference
@@ -149,21 +149,6 @@ def _image_reference(consumer_id: str, storage: JsonObject | None) -> ImageRefer
     return ImageReference(consumer_id, str(image_id), str(exact) if exact else None)
 
 
-class _Clients:
-    def __init__(self, client_for_subscription: Callable[[str], ComputeManagementClient]) -> None:
-        self._client_for = client_for_subscription
-        self._clients: dict[str, ComputeManagementClient] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, subscription_id: str) -> ComputeManagementClient:
-        key = subscription_id.lower()
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._client_for(subscription_id)
-            return client
-
-
 class ArmGalleryInventory:
     """:class:`shared.lifecycle_service.GalleryInventory` over ``ComputeManagementClient``."""
 
@@ -172,7 +157,7 @@ class ArmGalleryInventory:
         client_for_subscription: Callable[[str], ComputeManagementClient],
         counter: ArmCallCounter | None = None,
     ) -> None:
-        self._client = _Clients(client_for_subscription)
+        self._client = ComputeClients(client_for_subscription)
         self.counter = counter or ArmCallCounter()
 
     def arm_calls(self) -> Mapping[str, int]:
@@ -283,7 +268,7 @@ class ArmGalleryWriter:
     """:class:`shared.lifecycle.GalleryWriter` over ``ComputeManagementClient``."""
 
     def __init__(self, client_for_subscription: Callable[[str], ComputeManagementClient]) -> None:
-        self._client = _Clients(client_for_subscription)
+        self._client = ComputeClients(client_for_subscription)
 
     def _current(self, version_id: str) -> JsonObject | None:
         sub, group, gallery, image, version = _version_parts(version_id)
@@ -362,7 +347,7 @@ def arm_lifecycle_adapters(
             **client_options,
         )
 
-    clients = _Clients(client_for)
+    clients = ComputeClients(client_for)
     inventory = ArmGalleryInventory(clients, counter)
     writer = ArmGalleryWriter(clients)
     return inventory, writer, counter
