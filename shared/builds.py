@@ -386,7 +386,7 @@ class BuildService:
     def follow_up(self) -> TrackerReport:
         """One tracker run over every source with a build in flight."""
         report = TrackerReport()
-        for entry in self._ledger.entries():
+        for entry in self._ledger.active_entries():
             build = entry.in_flight
             if build is None:
                 continue

@@ -82,7 +82,12 @@ def ledger() -> SourceLedger:
     from shared.ledger import SourceLedger, build_id_for  # noqa: PLC0415
 
     container = blob_service().get_container_client(settings().ledger_container)
-    return SourceLedger(BlobLedgerStore(container), clock=utc_now, new_build_id=build_id_for)
+    return SourceLedger(
+        BlobLedgerStore(container),
+        clock=utc_now,
+        new_build_id=build_id_for,
+        active=BlobLedgerStore(container, prefix="active/"),
+    )
 
 
 def reset() -> None:

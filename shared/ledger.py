@@ -60,6 +60,11 @@ class LedgerStore(Protocol):
         """Every key in the store (page by page; never loads all documents at once)."""
         ...
 
+    def delete(self, key: str, *, etag: str | None) -> None:
+        """Delete the document (only if unchanged when ``etag`` is given); absent is fine.
+        Raise :class:`StaleWrite` when it changed."""
+        ...
+
 
 class BuildState(StrEnum):
     CLAIMED = "claimed"  # the source is ours; the image version PUT has not been confirmed yet
@@ -213,10 +218,15 @@ class SourceLedger:
         *,
         clock: Callable[[], datetime],
         new_build_id: Callable[[str], str],
+        active: LedgerStore | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._new_build_id = new_build_id
+        #: Markers of the sources that may be busy, so the tracker never reads idle ones.
+        #: A marker is written *before* a source becomes busy and removed *after* it went idle:
+        #: a crash leaves at most a stale marker (cleaned up), never a busy source without one.
+        self._active = active
 
     def get(self, source_key: str) -> SourceEntry | None:
         found = self._store.read(ledger_key(source_key))
@@ -226,6 +236,57 @@ class SourceLedger:
         """The entry stored under a :func:`ledger_key` (as shown in build records)."""
         found = self._store.read(key)
         return SourceEntry.from_document(found[0]) if found else None
+
+    def active_entries(self) -> Iterator[SourceEntry]:
+        """The sources with a build in flight or requests waiting (what the tracker walks).
+
+        Without an active index this is every entry; with one, idle sources are never read
+        (thousands of finished uploads cost nothing per tracker run).
+        """
+        if self._active is None:
+            yield from (entry for entry in self.entries() if entry.busy or entry.pending)
+            return
+        for key in list(self._active.list_keys()):
+            entry = self.get_by_key(key)
+            if entry is not None and (entry.busy or entry.pending):
+                yield entry
+            elif entry is not None:
+                self._unmark_if_idle(entry.source_key)
+
+    def _mark_active(self, source_key: str) -> None:
+        """Write (or rewrite: a new ETag) the source's marker in the active index."""
+        if self._active is None:
+            return
+        key = ledger_key(source_key)
+        for _ in range(MAX_CAS_ATTEMPTS):
+            found = self._active.read(key)
+            try:
+                self._active.write(key, {"sourceKey": source_key}, etag=found[1] if found else None)
+            except StaleWrite:
+                continue
+            return
+        raise TransientError(f"active index of {source_key!r} kept changing", reason="Contention")
+
+    def _unmark_if_idle(self, source_key: str) -> None:
+        """Remove the marker of an idle source, unless a claim rewrote it meanwhile.
+
+        The order makes it safe against a concurrent claim: read the marker's ETag, then the
+        entry; delete only that ETag. A claim rewrites the marker after making the source busy,
+        so either the delete fails on the ETag, or the claim's rewrite comes after it.
+        """
+        if self._active is None:
+            return
+        key = ledger_key(source_key)
+        marker = self._active.read(key)
+        if marker is None:
+            return
+        entry = self.get(source_key)
+        if entry is not None and (entry.busy or entry.pending):
+            return
+        try:
+            self._active.delete(key, etag=marker[1])
+        except StaleWrite:
+            return
 
     def entries(self) -> Iterator[SourceEntry]:
         """Every source entry (the tracker walks these to find builds in flight)."""
@@ -260,7 +321,9 @@ class SourceLedger:
             parked = PendingRequest(request_id=request_id, queued_at=now, request=dict(request))
             return replace(entry, pending=(*entry.pending, parked)), ClaimOutcome.PARKED
 
+        self._mark_active(source_key)
         entry, outcome = self._update(source_key, change)
+        self._mark_active(source_key)
         logger.info(
             "ledger claim",
             extra={"source": source_key, "request_id": request_id, "outcome": outcome.value},
@@ -315,6 +378,7 @@ class SourceLedger:
             return new_entry, ReleaseResult(released=True, entry=new_entry, next_build=next_build)
 
         _, result = self._update(source_key, change)
+        self._unmark_if_idle(source_key)
         logger.info(
             "ledger release",
             extra={

@@ -209,7 +209,9 @@ def make_harness(**settings_env: str) -> Harness:
     settings = Settings.from_env(env)
     clock = Clock()
     store = InMemoryLedgerStore()
-    ledger = SourceLedger(store, clock=clock, new_build_id=build_id_for)
+    ledger = SourceLedger(
+        store, clock=clock, new_build_id=build_id_for, active=InMemoryLedgerStore()
+    )
     records = BuildRecords(InMemoryLedgerStore(), clock=clock)
     gallery, sender, rejects, vhd = (
         FakeGallery(),

@@ -42,3 +42,11 @@ class InMemoryLedgerStore:
 
     def list_keys(self) -> Iterator[str]:
         yield from list(self._docs)
+
+    def delete(self, key: str, *, etag: str | None) -> None:
+        current = self._docs.get(key)
+        if current is None:
+            return
+        if etag is not None and current[1] != etag:
+            raise StaleWrite(key)
+        del self._docs[key]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -189,3 +190,70 @@ def test_ledger_key_is_stable_and_store_safe() -> None:
     key = ledger_key(OTHER_SOURCE)
     assert key == ledger_key(OTHER_SOURCE)
     assert len(key) == 64 and all(c in "0123456789abcdef" for c in key)
+
+
+class _DeleteHookStore(InMemoryLedgerStore):
+    """An active index whose next delete first lets another instance act."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before_delete: Callable[[], None] | None = None
+
+    def delete(self, key: str, *, etag: str | None) -> None:
+        if self.before_delete is not None:
+            hook, self.before_delete = self.before_delete, None
+            hook()
+        super().delete(key, etag=etag)
+
+
+def indexed_ledger() -> tuple[SourceLedger, _DeleteHookStore]:
+    active = _DeleteHookStore()
+    ledger = SourceLedger(
+        InMemoryLedgerStore(),
+        clock=lambda: datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
+        new_build_id=lambda request_id: f"b-{request_id}",
+        active=active,
+    )
+    return ledger, active
+
+
+def test_the_active_index_holds_exactly_the_busy_sources() -> None:
+    ledger, active = indexed_ledger()
+    ledger.claim(SOURCE, "r1", {})
+    ledger.claim(SOURCE, "r2", {})
+    ledger.claim(OTHER_SOURCE, "r3", {})
+    assert sorted(active.list_keys()) == sorted([ledger_key(SOURCE), ledger_key(OTHER_SOURCE)])
+
+    ledger.release(OTHER_SOURCE, "b-r3")
+    ledger.release(SOURCE, "b-r1")  # r2 starts: still busy
+
+    assert list(active.list_keys()) == [ledger_key(SOURCE)]
+    assert [e.source_key for e in ledger.active_entries()] == [SOURCE]
+    ledger.release(SOURCE, "b-r2")
+    assert list(active.list_keys()) == [] and list(ledger.active_entries()) == []
+
+
+def test_a_stale_marker_is_dropped_by_the_walk() -> None:
+    ledger, active = indexed_ledger()
+    ledger.claim(SOURCE, "r1", {})
+    active.before_delete = lambda: None
+    ledger.release(SOURCE, "b-r1")
+    active.write(ledger_key(SOURCE), {"sourceKey": SOURCE}, etag=None)  # a crash left it
+
+    assert list(ledger.active_entries()) == []
+    assert list(active.list_keys()) == []
+
+
+def test_a_claim_racing_a_release_keeps_its_marker() -> None:
+    ledger, active = indexed_ledger()
+    ledger.claim(SOURCE, "r1", {})
+    # Between the release's check ("idle") and its delete, another instance claims the source.
+    def other_instance_claims() -> None:
+        ledger.claim(SOURCE, "r2", {})
+
+    active.before_delete = other_instance_claims
+
+    ledger.release(SOURCE, "b-r1")
+
+    assert list(active.list_keys()) == [ledger_key(SOURCE)]
+    assert [e.in_flight.build_id for e in ledger.active_entries() if e.in_flight] == ["b-r2"]
