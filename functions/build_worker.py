@@ -2,20 +2,22 @@
 
 Thin: parse the trigger into an :class:`~shared.messaging.IncomingMessage`, hand it to the build
 service. Invalid or impossible requests are dead-lettered by the service with a reason and a
-description and the message completes; a :class:`~shared.errors.TransientError` propagates, so
-the host abandons the message and Service Bus redelivers it (dead-lettering it after the queue's
-max delivery count).
+description and the message completes; transient errors are retried later by the service (a
+delayed copy, or the tracker); a :class:`~shared.errors.TransientError` that still escapes
+(Service Bus itself unavailable) propagates, so the host abandons the message and Service Bus
+redelivers it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import azure.functions as func
 
 from shared import composition
 from shared.errors import TransientError
-from shared.messaging import IncomingMessage
+from shared.messaging import ATTEMPT_PROPERTY, IncomingMessage
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,16 @@ def to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
         correlation_id=message.correlation_id,
         subject=message.label,
         delivery_count=message.delivery_count or 1,
+        attempt=_attempt(message.application_properties or {}),
     )
+
+
+def _attempt(properties: Mapping[str, object]) -> int:
+    value = properties.get(ATTEMPT_PROPERTY)
+    try:
+        return int(str(value)) if value is not None else 0
+    except ValueError:
+        return 0
 
 
 @bp.service_bus_queue_trigger(

@@ -39,7 +39,12 @@ from shared.errors import (
 from shared.gallery import DefinitionRef, GalleryPort, VersionRef, VersionStatus
 from shared.image_version_body import TAG_BUILD_ID, image_version_body, same_source
 from shared.ledger import BuildState, ClaimOutcome, InFlightBuild, SourceLedger, build_id_for
-from shared.messaging import IncomingMessage, MessageSender, RejectedMessageSink
+from shared.messaging import (
+    ATTEMPT_PROPERTY,
+    IncomingMessage,
+    MessageSender,
+    RejectedMessageSink,
+)
 from shared.request import BuildRequest, VhdSource, parse_build_request
 from shared.settings import Settings
 from shared.version_reservations import VersionReservations
@@ -60,6 +65,18 @@ class VhdInspector(Protocol):
     def inspect(self, source: VhdSource) -> VhdReport: ...
 
 
+#: Delayed retries of a message that met a transient error before its source was claimed.
+MAX_RETRY_ATTEMPTS = 12
+RETRY_BASE_SECONDS = 10.0
+RETRY_MAX_SECONDS = 600.0
+
+
+def retry_delay(attempt: int, retry_after_seconds: float | None) -> float:
+    """Exponential backoff (10 s, 20 s, ... capped at 10 min), never sooner than Retry-After."""
+    backoff = min(RETRY_BASE_SECONDS * 2.0 ** (attempt - 1), RETRY_MAX_SECONDS)
+    return max(backoff, retry_after_seconds or 0.0)
+
+
 class MessageOutcome(StrEnum):
     STARTED = "started"  # the PUT was sent for this request
     ADOPTED = "adopted"  # a redelivery of a build already started: nothing sent again
@@ -67,6 +84,8 @@ class MessageOutcome(StrEnum):
     DUPLICATE = "duplicate"  # already parked or already done
     REJECTED = "rejected"  # invalid or impossible: dead-lettered with a reason
     FAILED = "failed"  # a valid request that failed permanently (e.g. conflict): rejected too
+    RETRY_SCHEDULED = "retry-scheduled"  # transient before the claim: a delayed copy was sent
+    DEFERRED = "deferred"  # transient after the claim: the ledger holds it, the tracker resumes
 
 
 @dataclass
@@ -134,7 +153,12 @@ class BuildService:
     # ------------------------------------------------------------------ the queue trigger
 
     def handle_message(self, message: IncomingMessage) -> MessageOutcome:
-        """Handle one build request message. Raises :class:`TransientError` to be retried."""
+        """Handle one build request message.
+
+        Transient errors never burn the queue's delivery count: before the claim a delayed copy
+        is sent; after it, the ledger holds the request and the tracker resumes the build. Only
+        a failure to send that copy raises :class:`TransientError` (Service Bus redelivers).
+        """
         try:
             document = json.loads(message.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -147,28 +171,79 @@ class BuildService:
             return MessageOutcome.REJECTED
         stored = dict(document)
         stored["requestId"] = request.request_id
-        claim = self._ledger.claim(request.source_key, request.request_id, stored)
+        try:
+            claim = self._ledger.claim(request.source_key, request.request_id, stored)
+        except TransientError as error:
+            return self._retry_later(message, error)
         fields = {**request.log_fields(), "outcome": claim.outcome.value}
         logger.info("build request received", extra=fields)
         if claim.outcome in (ClaimOutcome.ALREADY_PARKED, ClaimOutcome.ALREADY_DONE):
             return MessageOutcome.DUPLICATE
         if claim.outcome is ClaimOutcome.PARKED:
             build_id = build_id_for(request.request_id)
-            self._transition(build_id, request, BuildPhase.QUEUED)
+            try:
+                self._transition(build_id, request, BuildPhase.QUEUED)
+            except TransientError as error:
+                return self._deferred(build_id, request, error)
             return MessageOutcome.PARKED
         build = claim.build
         if build is None:  # CLAIMED and ADOPTED always carry the build
             raise AssertionError("claim without a build in flight")
         if claim.outcome is ClaimOutcome.ADOPTED and build.state is BuildState.STARTED:
             return MessageOutcome.ADOPTED
-        self._transition(build.build_id, request, BuildPhase.QUEUED)
         try:
+            self._transition(build.build_id, request, BuildPhase.QUEUED)
             self._start(build, request)
         except PermanentError as error:
             self._fail(build, request, error)
             self._reject(message, error.reason, describe(error))
             return MessageOutcome.FAILED
+        except TransientError as error:
+            return self._deferred(build.build_id, request, error)
         return MessageOutcome.STARTED
+
+    def _deferred(
+        self, build_id: str, request: BuildRequest, error: TransientError
+    ) -> MessageOutcome:
+        """The request is safe in the ledger: complete the message and let the tracker resume
+        the build (it recovers claims older than ``claim_recovery_seconds``), instead of
+        burning the queue's max delivery count on a throttled or busy Azure."""
+        logger.warning(
+            "build deferred to the tracker after a transient error",
+            extra={**request.log_fields(), "build_id": build_id, "reason": error.reason},
+        )
+        return MessageOutcome.DEFERRED
+
+    def _retry_later(self, message: IncomingMessage, error: TransientError) -> MessageOutcome:
+        """Before the claim nothing holds the request but the message: send a delayed copy
+        (exponential backoff, at least Retry-After) and complete this one."""
+        attempt = message.attempt + 1
+        if attempt > MAX_RETRY_ATTEMPTS:
+            self._reject(
+                message,
+                "RetriesExhausted",
+                f"still failing after {MAX_RETRY_ATTEMPTS} delayed retries: {error.message}",
+            )
+            return MessageOutcome.REJECTED
+        delay = retry_delay(attempt, error.retry_after_seconds)
+        original_id = (message.message_id or "").split("~retry", 1)[0]
+        retry = replace(
+            message.as_outgoing(),
+            message_id=f"{original_id}~retry{attempt}",
+            application_properties={ATTEMPT_PROPERTY: attempt},
+            scheduled_at=self._clock() + timedelta(seconds=delay),
+        )
+        self._sender.send(self._settings.build_queue, retry)  # a failure here: redelivery
+        logger.warning(
+            "build request will be retried later",
+            extra={
+                "message_id": message.message_id,
+                "attempt": attempt,
+                "delay_seconds": delay,
+                "reason": error.reason,
+            },
+        )
+        return MessageOutcome.RETRY_SCHEDULED
 
     def _reject(self, message: IncomingMessage, reason: str, description: str) -> None:
         logger.warning(
@@ -311,6 +386,7 @@ class BuildService:
             self._fail_unparsable(source_key, build, error)
             return
         try:
+            self._transition(build.build_id, request, BuildPhase.QUEUED)  # no-op if later
             self._start(build, request)
         except PermanentError as error:
             self._fail(build, request, error)

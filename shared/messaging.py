@@ -16,6 +16,8 @@ from typing import Any, Final, Protocol
 
 JSON_CONTENT_TYPE: Final = "application/json"
 CLOUDEVENTS_CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
+#: Application property counting the delayed retries of a message (see ``BuildService``).
+ATTEMPT_PROPERTY: Final = "gallery-pipeline.attempt"
 #: Subject (label) of build request messages; other systems may set it too, nobody relies on it.
 BUILD_REQUEST_SUBJECT: Final = "gallery-pipeline.build-request"
 
@@ -43,6 +45,8 @@ class IncomingMessage:
     correlation_id: str | None = None
     subject: str | None = None
     delivery_count: int = 1
+    #: How many delayed retries of this request came before this copy (0 for the original).
+    attempt: int = 0
 
     def as_outgoing(self) -> OutgoingMessage:
         """The same message, to relay it (e.g. to the dead-letter place) unchanged."""

@@ -166,3 +166,25 @@ def test_transitions_are_published_as_cloudevents_and_the_source_is_queryable(
     assert source["inFlight"] is None and document["requestId"] in source["completedRequestIds"]
     status, _ = stack.api("builds/b-does-not-exist")
     assert status == 404
+
+
+def test_an_azure_outage_during_the_put_is_retried_not_dead_lettered(stack: Stack) -> None:
+    definition = "e2e-outage"
+    stack.seed_definition(definition)
+    document = request(definition, stack.seed_snapshot("e2e-outage-os"))
+    build_id = build_id_for(document["requestId"])
+    stack.arm_admin("faults", {"errorRates": {"CreateUpdateGalleryImageVersion": 1.0}})
+    try:
+        stack.send_request(document)
+        wait_for(
+            lambda: stack.queue_is_empty("image-builds"), timeout=60, what="the message to complete"
+        )
+        status, build = stack.api(f"builds/{build_id}")
+        assert status == 200 and build["state"] == "queued"  # held by the ledger, not lost
+    finally:
+        stack.arm_admin("faults", {})
+
+    build = stack.wait_for_build(build_id, timeout=60)  # the tracker resumes it
+
+    assert build["state"] == "succeeded", build["error"]
+    assert stack.dead_letters("image-builds", expected=1, timeout=2) == []

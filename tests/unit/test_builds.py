@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -166,12 +168,12 @@ def test_other_sources_build_in_parallel_with_distinct_versions(h: Harness) -> N
 
 
 def test_a_reserved_version_is_not_given_to_another_build_before_it_exists(h: Harness) -> None:
-    first = request_doc("os-a", requestId="a")
     h.gallery.fail_next_put = TransientError("throttled")
-    with pytest.raises(TransientError):
-        h.service.handle_message(message(first))  # reserved 1.0.0, PUT not accepted
+    first = h.service.handle_message(message(request_doc("os-a", requestId="a")))
+    assert first is MessageOutcome.DEFERRED  # reserved 1.0.0, PUT not accepted
     h.service.handle_message(message(request_doc("os-b", requestId="b")))
-    h.service.handle_message(message(first))  # the redelivery keeps its reservation
+    h.clock.advance(121)
+    h.service.follow_up()  # the tracker resumes "a" with its reservation
 
     assert {(v, body["tags"]["gallery-pipeline.request-id"]) for _, v, body in h.gallery.puts} == {
         ("1.0.1", "b"),
@@ -298,10 +300,10 @@ def test_keep_policy_leaves_a_failed_version_in_place() -> None:
     assert h.gallery.deletes == []
 
 
-def test_a_claim_left_by_a_crash_is_recovered_by_the_tracker(h: Harness) -> None:
+def test_a_transient_error_after_the_claim_is_resumed_by_the_tracker(h: Harness) -> None:
     h.gallery.fail_next_put = TransientError("connection reset")
-    with pytest.raises(TransientError):
-        h.service.handle_message(message(request_doc(requestId="r-1")))
+    outcome = h.service.handle_message(message(request_doc(requestId="r-1")))
+    assert outcome is MessageOutcome.DEFERRED  # completed: the ledger holds the request
     h.service.follow_up()
     assert h.gallery.puts == []  # too young to recover: the message may still be redelivered
 
@@ -318,8 +320,8 @@ def test_a_claim_left_by_a_crash_is_recovered_by_the_tracker(h: Harness) -> None
 def test_a_crash_after_the_put_is_recovered_by_adopting_the_version(h: Harness) -> None:
     doc = request_doc(requestId="r-1")
     original = h.ledger.mark_started
-    h.ledger.mark_started = lambda *a, **k: (_ for _ in ()).throw(TransientError("crash"))  # type: ignore[method-assign]
-    with pytest.raises(TransientError):
+    h.ledger.mark_started = lambda *a, **k: (_ for _ in ()).throw(SystemExit("crash"))  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):  # the process dies: the message is redelivered
         h.service.handle_message(message(doc))
     h.ledger.mark_started = original  # type: ignore[method-assign]
 
@@ -332,10 +334,52 @@ def test_a_crash_after_the_put_is_recovered_by_adopting_the_version(h: Harness) 
     )
 
 
-def test_an_event_that_fails_to_publish_is_sent_again_on_retry(h: Harness) -> None:
-    doc = request_doc(requestId="r-1")
+def test_an_event_that_fails_to_publish_is_sent_again_when_the_build_resumes(h: Harness) -> None:
     h.sender.fail_next = True
-    with pytest.raises(TransientError):
-        h.service.handle_message(message(doc))
-    h.service.handle_message(message(doc))
+    assert h.service.handle_message(message(request_doc(requestId="r-1"))) is (
+        MessageOutcome.DEFERRED
+    )
+    h.clock.advance(121)
+    h.service.follow_up()
     assert h.sender.event_types() == ["queued", "started"]
+
+
+class _FlakyLedger:
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        raise TransientError("storage busy", retry_after_seconds=30)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+
+def test_a_transient_error_before_the_claim_sends_a_delayed_copy(h: Harness) -> None:
+    h.service._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
+    doc = request_doc(requestId="r-1")
+
+    outcome = h.service.handle_message(message(doc, "m-1"))
+
+    assert outcome is MessageOutcome.RETRY_SCHEDULED
+    [(queue, retry)] = h.sender.sent
+    assert queue == "image-builds" and retry.body == message(doc).body
+    assert retry.message_id == "m-1~retry1"  # not dropped by duplicate detection
+    assert retry.application_properties == {"gallery-pipeline.attempt": 1}
+    assert retry.scheduled_at == h.clock.now + timedelta(seconds=30)  # Retry-After wins over 10 s
+
+    again = h.service.handle_message(replace(message(doc, "m-1~retry1"), attempt=4))
+    assert again is MessageOutcome.RETRY_SCHEDULED
+    assert h.sender.sent[-1][1].message_id == "m-1~retry5"
+    assert h.sender.sent[-1][1].scheduled_at == h.clock.now + timedelta(seconds=160)
+
+
+def test_retries_before_the_claim_end_in_a_dead_letter(h: Harness) -> None:
+    h.service._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
+
+    outcome = h.service.handle_message(replace(message(request_doc(), "m-9"), attempt=12))
+
+    assert outcome is MessageOutcome.REJECTED
+    [(_, reason, description)] = h.rejects.rejected
+    assert reason == "RetriesExhausted" and "storage busy" in description
+    assert h.sender.sent == []
