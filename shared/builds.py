@@ -59,6 +59,12 @@ from shared.vhd import VhdReport
 logger = logging.getLogger(__name__)
 
 
+class RejectsRelay(RejectedMessageSink, Protocol):
+    """The rejects sink, plus dead-lettering whatever a crash left in the relay queue."""
+
+    def drain_rejects(self) -> int: ...
+
+
 class VhdInspector(Protocol):
     """The VHD preflight as a port: footer checks through a range read (never a download)."""
 
@@ -98,6 +104,8 @@ class TrackerReport:
     started: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Rejected requests a crash had left in the relay queue, dead-lettered by this run.
+    rejects_drained: int = 0
 
 
 def describe(error: PipelineError) -> str:
@@ -136,7 +144,7 @@ class BuildService:
         records: BuildRecords,
         reservations: VersionReservations,
         sender: MessageSender,
-        rejects: RejectedMessageSink,
+        rejects: RejectsRelay,
         vhd_inspector: VhdInspector,
         clock: Callable[[], datetime],
     ) -> None:
@@ -475,6 +483,10 @@ class BuildService:
                     "tracker could not follow a build; next run retries",
                     extra={"build_id": build.build_id, "source": entry.source_key},
                 )
+        try:
+            report.rejects_drained = self._rejects.drain_rejects()
+        except TransientError as error:
+            report.errors.append(f"draining the rejects relay: {error.message}")
         logger.info(
             "tracker run",
             extra={

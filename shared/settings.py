@@ -22,6 +22,7 @@ class SettingName:
 
     STORAGE_CONNECTION: Final = "AzureWebJobsStorage"
     STORAGE_BLOB_SERVICE_URI: Final = "AzureWebJobsStorage__blobServiceUri"
+    STORAGE_ACCOUNT_NAME: Final = "AzureWebJobsStorage__accountName"
     SERVICE_BUS_CONNECTION: Final = "ServiceBusConnection"
     SERVICE_BUS_NAMESPACE: Final = "ServiceBusConnection__fullyQualifiedNamespace"
     BUILD_QUEUE: Final = "GALLERY_BUILD_QUEUE"
@@ -79,6 +80,16 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise PermanentError(f"setting {name}: must be positive, got {value}")
     return value
+
+
+def _blob_service_uri(environ: Mapping[str, str]) -> str | None:
+    """``__blobServiceUri``, or the public-cloud endpoint of ``__accountName`` (the host's
+    shorthand for identity-based storage connections)."""
+    uri = environ.get(SettingName.STORAGE_BLOB_SERVICE_URI)
+    if uri:
+        return uri
+    account = (environ.get(SettingName.STORAGE_ACCOUNT_NAME) or "").strip()
+    return f"https://{account}.blob.core.windows.net" if account else None
 
 
 def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -287,7 +298,7 @@ class Settings:
                 ) from None
         return cls(
             storage_connection_string=environ.get(SettingName.STORAGE_CONNECTION) or None,
-            storage_blob_service_uri=environ.get(SettingName.STORAGE_BLOB_SERVICE_URI) or None,
+            storage_blob_service_uri=_blob_service_uri(environ),
             service_bus_connection_string=environ.get(SettingName.SERVICE_BUS_CONNECTION) or None,
             service_bus_namespace=environ.get(SettingName.SERVICE_BUS_NAMESPACE) or None,
             build_queue=environ.get(SettingName.BUILD_QUEUE) or "image-builds",

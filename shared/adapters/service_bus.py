@@ -12,7 +12,8 @@ relays the message to the rejects queue (``GALLERY_REJECTED_QUEUE``) with its re
 description as application properties, then receives from that queue and dead-letters what it
 finds with exactly those values. The result is a real dead-letter (``<rejects>/$deadletterqueue``,
 ``DeadLetterReason`` and ``DeadLetterErrorDescription`` set); a message the drain misses (crash
-in between) is dead-lettered by the next reject or the tracker's :meth:`drain_rejects`.
+in between) is dead-lettered by the next reject or the tracker's next run (:meth:`drain_rejects`),
+and the relay queue dead-letters on expiry, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ class ServiceBusMessaging:
             with self._client.get_queue_receiver(
                 self._rejected_queue, max_wait_time=_DRAIN_WAIT_SECONDS
             ) as receiver:
+                if not receiver.peek_messages(max_message_count=1, timeout=OPERATION_TIMEOUT):
+                    return 0  # the usual case: answered at once, no receive wait
                 while True:
                     batch = receiver.receive_messages(
                         max_message_count=_DRAIN_BATCH, max_wait_time=_DRAIN_WAIT_SECONDS

@@ -151,9 +151,14 @@ class RecordingSender:
 class RecordingRejects:
     def __init__(self) -> None:
         self.rejected: list[tuple[OutgoingMessage, str, str]] = []
+        self.drains = 0
 
     def reject(self, message: OutgoingMessage, *, reason: str, description: str) -> None:
         self.rejected.append((message, reason, description))
+
+    def drain_rejects(self) -> int:
+        self.drains += 1
+        return 0
 
 
 class FakeVhdInspector:

@@ -249,6 +249,7 @@ UNSET_BY_DEFAULT: dict[str, Callable[[Settings], object]] = {
 NO_SCALAR_DEFAULT = {
     SettingName.STORAGE_CONNECTION,
     SettingName.STORAGE_BLOB_SERVICE_URI,
+    SettingName.STORAGE_ACCOUNT_NAME,
     SettingName.SERVICE_BUS_CONNECTION,
     SettingName.SERVICE_BUS_NAMESPACE,
     SettingName.ALLOWED_TARGET_GALLERIES,

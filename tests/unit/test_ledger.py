@@ -247,6 +247,7 @@ def test_a_stale_marker_is_dropped_by_the_walk() -> None:
 def test_a_claim_racing_a_release_keeps_its_marker() -> None:
     ledger, active = indexed_ledger()
     ledger.claim(SOURCE, "r1", {})
+
     # Between the release's check ("idle") and its delete, another instance claims the source.
     def other_instance_claims() -> None:
         ledger.claim(SOURCE, "r2", {})

@@ -58,3 +58,15 @@ def test_repr_hides_connection_strings() -> None:
 def test_bad_storage_endpoint_templates_fail_at_startup(template: str) -> None:
     with pytest.raises(PermanentError, match=SettingName.VHD_STORAGE_ENDPOINTS):
         Settings.from_env({SettingName.VHD_STORAGE_ENDPOINTS: template})
+
+
+def test_the_account_name_shorthand_gives_the_blob_service_uri() -> None:
+    settings = Settings.from_env({"AzureWebJobsStorage__accountName": "appstore01"})
+    assert settings.storage_blob_service_uri == "https://appstore01.blob.core.windows.net"
+    explicit = Settings.from_env(
+        {
+            "AzureWebJobsStorage__accountName": "appstore01",
+            "AzureWebJobsStorage__blobServiceUri": "https://other.blob.core.windows.net",
+        }
+    )
+    assert explicit.storage_blob_service_uri == "https://other.blob.core.windows.net"
