@@ -64,6 +64,7 @@ class Rule(StrEnum):
     BLOCK_DELETION_BEFORE_EOL = "block-deletion-before-eol"
     IN_USE = "in-use"
     CIRCUIT_BREAKER = "circuit-breaker"
+    DEPRECATION_BUDGET = "deprecation-budget"
 
 
 @dataclass(frozen=True)
@@ -129,14 +130,19 @@ class LifecyclePolicy:
     max_age_days: int | None = None
     max_versions_per_definition: int | None = None
     max_deletions_per_run: int = 10
+    #: Deprecations (ARM updates, throttled like publishing) beyond this wait for the next run,
+    #: so the first run over an old gallery does not start thousands of updates at once.
+    max_deprecations_per_run: int = 200
     deprecated_replica_count: int | None = None
     dry_run: bool = True
 
     def __post_init__(self) -> None:
         if self.min_keep_per_definition < 1:
             raise ValueError("min_keep_per_definition must be at least 1: a definition keeps one")
-        if self.max_deletions_per_run < 0 or self.grace_period_days < 0:
-            raise ValueError("max_deletions_per_run and grace_period_days cannot be negative")
+        if min(self.max_deletions_per_run, self.max_deprecations_per_run) < 0:
+            raise ValueError("the per-run limits cannot be negative")
+        if self.grace_period_days < 0:
+            raise ValueError("grace_period_days cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,7 @@ class Plan:
                 "maxAgeDays": self.policy.max_age_days,
                 "maxVersionsPerDefinition": self.policy.max_versions_per_definition,
                 "maxDeletionsPerRun": self.policy.max_deletions_per_run,
+                "maxDeprecationsPerRun": self.policy.max_deprecations_per_run,
             },
             "circuitBreakerTripped": self.circuit_breaker_tripped,
             "entries": [e.to_document() for e in self.entries],
@@ -344,6 +351,7 @@ def build_plan(
 
     limited: list[PlanEntry] = []
     deletions = 0
+    deprecations = 0
     tripped = False
     for entry in entries:
         if entry.action is Action.DELETE and deletions >= policy.max_deletions_per_run:
@@ -358,8 +366,21 @@ def build_plan(
                 )
             )
             continue
+        if entry.action is Action.DEPRECATE and deprecations >= policy.max_deprecations_per_run:
+            limited.append(
+                PlanEntry(
+                    Action.SKIP,
+                    entry.version_id,
+                    Rule.DEPRECATION_BUDGET,
+                    f"more than {policy.max_deprecations_per_run} deprecations in one run; "
+                    f"the next run continues; {entry.reason}",
+                )
+            )
+            continue
         if entry.action is Action.DELETE:
             deletions += 1
+        if entry.action is Action.DEPRECATE:
+            deprecations += 1
         limited.append(entry)
 
     usage = tuple(

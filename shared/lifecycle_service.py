@@ -204,6 +204,7 @@ def policy_from_settings(settings: LifecycleSettings) -> LifecyclePolicy:
         max_age_days=settings.max_age_days,
         max_versions_per_definition=settings.max_versions,
         max_deletions_per_run=settings.max_deletions_per_run,
+        max_deprecations_per_run=settings.max_deprecations_per_run,
         deprecated_replica_count=settings.deprecated_replicas,
         dry_run=settings.dry_run,
     )

@@ -47,6 +47,7 @@ class SettingName:
     LIFECYCLE_MAX_AGE_DAYS: Final = "GALLERY_LIFECYCLE_MAX_AGE_DAYS"
     LIFECYCLE_MAX_VERSIONS: Final = "GALLERY_LIFECYCLE_MAX_VERSIONS"
     LIFECYCLE_MAX_DELETIONS_PER_RUN: Final = "GALLERY_LIFECYCLE_MAX_DELETIONS_PER_RUN"
+    LIFECYCLE_MAX_DEPRECATIONS_PER_RUN: Final = "GALLERY_LIFECYCLE_MAX_DEPRECATIONS_PER_RUN"
     LIFECYCLE_DEPRECATED_REPLICAS: Final = "GALLERY_LIFECYCLE_DEPRECATED_REPLICAS"
     LIFECYCLE_DELETE_BUDGET: Final = "GALLERY_LIFECYCLE_DELETE_BUDGET"
     LIFECYCLE_SCHEDULE: Final = "GALLERY_LIFECYCLE_SCHEDULE"
@@ -150,6 +151,8 @@ class LifecycleSettings:
     max_versions: int | None = None
     #: The circuit breaker: deletions beyond this wait for the next run (0: never delete).
     max_deletions_per_run: int = 10
+    #: Deprecations beyond this wait for the next run (they are throttled ARM updates).
+    max_deprecations_per_run: int = 200
     #: Replicas per region left on a deprecated version (None: unchanged).
     deprecated_replicas: int | None = None
     #: Deletions started per 3-minute window; Azure's DeleteGalleryImageVersion bucket is 150.
@@ -183,6 +186,9 @@ class LifecycleSettings:
             ),
             max_deletions_per_run=_required_number(
                 environ, SettingName.LIFECYCLE_MAX_DELETIONS_PER_RUN, minimum=0, default=10
+            ),
+            max_deprecations_per_run=_required_number(
+                environ, SettingName.LIFECYCLE_MAX_DEPRECATIONS_PER_RUN, minimum=0, default=200
             ),
             deprecated_replicas=_whole_number(
                 environ, SettingName.LIFECYCLE_DEPRECATED_REPLICAS, minimum=1, default=None

@@ -237,6 +237,7 @@ DEFAULT_OF: dict[str, Callable[[Settings], object]] = {
     SettingName.LIFECYCLE_DELETE_BUDGET: lambda s: s.lifecycle.delete_budget,
     SettingName.LIFECYCLE_SCHEDULE: lambda s: s.lifecycle.schedule,
     SettingName.LIFECYCLE_AUDIT_CONTAINER: lambda s: s.lifecycle.audit_container,
+    SettingName.LIFECYCLE_MAX_DEPRECATIONS_PER_RUN: lambda s: s.lifecycle.max_deprecations_per_run,
 }
 #: Settings that are unset by default (``None``): the table must say so.
 UNSET_BY_DEFAULT: dict[str, Callable[[Settings], object]] = {

@@ -189,6 +189,16 @@ def test_circuit_breaker_limits_deletions_and_reports_the_rest() -> None:
     assert plan.circuit_breaker_tripped
 
 
+def test_deprecations_beyond_the_per_run_budget_wait_for_the_next_run() -> None:
+    expired = [version(f"1.{n}.0", eol_days=-1) for n in range(6)]
+    plan = plan_for(gallery(*expired, version("2.0.0")), max_deprecations_per_run=4)
+    deprecations = [e for e in plan.entries if e.action is Action.DEPRECATE]
+    waiting = [e for e in plan.entries if e.rule is Rule.DEPRECATION_BUDGET]
+    assert len(deprecations) == 4 and len(waiting) == 2
+    assert all(e.action is Action.SKIP and "next run" in e.reason for e in waiting)
+    assert plan.to_document()["policy"]["maxDeprecationsPerRun"] == 4
+
+
 def test_quota_counts_versions_per_subscription_and_region_and_warns_at_80_percent() -> None:
     versions = [version(f"1.0.{n}", regions=("East US", "westus")) for n in range(3)]
     plan = plan_for(gallery(*versions))
