@@ -15,6 +15,7 @@ from types import FrameType
 
 from devstack.host.host import FunctionsHost, HostOptions
 from devstack.host.loader import FunctionIndexingError
+from devstack.host.logformat import ExtrasFormatter
 
 logger = logging.getLogger("devstack.host")
 
@@ -34,11 +35,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(ExtrasFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("uamqp").setLevel(logging.WARNING)
     options = HostOptions(
