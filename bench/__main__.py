@@ -24,7 +24,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
 COMMAND = "make bench"
 
-BENCHMARK_MODULES: tuple[str, ...] = ("bench.vhd_preflight", "bench.lifecycle_scan")
+BENCHMARK_MODULES: tuple[str, ...] = (
+    "bench.vhd_preflight",
+    "bench.lifecycle_scan",
+    "bench.pipeline_latency",
+)
 
 logger = logging.getLogger("bench")
 
