@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,7 +39,14 @@ from shared.errors import (
 )
 from shared.gallery import DefinitionRef, GalleryPort, VersionRef, VersionStatus
 from shared.image_version_body import TAG_BUILD_ID, image_version_body, same_source
-from shared.ledger import BuildState, ClaimOutcome, InFlightBuild, SourceLedger, build_id_for
+from shared.ledger import (
+    BuildState,
+    ClaimOutcome,
+    InFlightBuild,
+    SourceEntry,
+    SourceLedger,
+    build_id_for,
+)
 from shared.messaging import (
     ATTEMPT_PROPERTY,
     IncomingMessage,
@@ -71,6 +79,8 @@ class VhdInspector(Protocol):
     def inspect(self, source: VhdSource) -> VhdReport: ...
 
 
+#: Builds the tracker follows at once (threads; every call is I/O).
+TRACKER_PARALLELISM = 8
 #: Delayed retries of a message that met a transient error before its source was claimed.
 MAX_RETRY_ATTEMPTS = 12
 RETRY_BASE_SECONDS = 10.0
@@ -106,6 +116,14 @@ class TrackerReport:
     errors: list[str] = field(default_factory=list)
     #: Rejected requests a crash had left in the relay queue, dead-lettered by this run.
     rejects_drained: int = 0
+
+    def merge(self, other: TrackerReport) -> None:
+        self.checked += other.checked
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.started += other.started
+        self.recovered += other.recovered
+        self.errors += other.errors
 
 
 def describe(error: PipelineError) -> str:
@@ -468,21 +486,19 @@ class BuildService:
     # ------------------------------------------------------------------ the tracker timer
 
     def follow_up(self) -> TrackerReport:
-        """One tracker run over every source with a build in flight."""
+        """One tracker run over every source with a build in flight.
+
+        Sources are independent (each has its own ledger entry, and version reservations are
+        compare-and-swap), so up to :data:`TRACKER_PARALLELISM` builds are followed at once:
+        a run over hundreds of builds takes a few round trips, not hundreds.
+        """
         report = TrackerReport()
-        for entry in self._ledger.active_entries():
-            build = entry.in_flight
-            if build is None:
-                continue
-            report.checked += 1
-            try:
-                self._follow(entry.source_key, build, report)
-            except TransientError as error:
-                report.errors.append(f"{build.build_id}: {error.message}")
-                logger.warning(
-                    "tracker could not follow a build; next run retries",
-                    extra={"build_id": build.build_id, "source": entry.source_key},
-                )
+        with ThreadPoolExecutor(
+            max_workers=TRACKER_PARALLELISM, thread_name_prefix="tracker"
+        ) as pool:
+            parts = list(pool.map(self._follow_entry, self._ledger.active_entries()))
+        for part in parts:
+            report.merge(part)
         try:
             report.rejects_drained = self._rejects.drain_rejects()
         except TransientError as error:
@@ -497,6 +513,22 @@ class BuildService:
                 "errors": len(report.errors),
             },
         )
+        return report
+
+    def _follow_entry(self, entry: SourceEntry) -> TrackerReport:
+        report = TrackerReport()
+        build = entry.in_flight
+        if build is None:
+            return report
+        report.checked = 1
+        try:
+            self._follow(entry.source_key, build, report)
+        except TransientError as error:
+            report.errors.append(f"{build.build_id}: {error.message}")
+            logger.warning(
+                "tracker could not follow a build; next run retries",
+                extra={"build_id": build.build_id, "source": entry.source_key},
+            )
         return report
 
     def _follow(self, source_key: str, build: InFlightBuild, report: TrackerReport) -> None:

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 CONNECTION_TIMEOUT = 10
 READ_TIMEOUT = 60
 DEFINITION_READY_TIMEOUT = 60.0
+#: How long "this definition exists" is trusted without asking ARM again.
+DEFINITION_CACHE_SECONDS = 300.0
 #: ARM's code for "this resource does not exist" (its parent does).
 RESOURCE_NOT_FOUND = "ResourceNotFound"
 
@@ -94,14 +96,44 @@ class ComputeGallery:
             else ComputeClients(client_for_subscription)
         )
         self._sleep = sleep
+        self._monotonic = time.monotonic
+        self._locations: dict[tuple[str, ...], str] = {}
+        self._definitions_seen: dict[tuple[str, ...], float] = {}
 
     def gallery_location(self, definition: DefinitionRef) -> str:
+        """The gallery's location: fixed for the gallery's life, so asked once per process."""
+        parts = (definition.subscription_id, definition.resource_group, definition.gallery)
+        key = tuple(part.lower() for part in parts)
+        cached = self._locations.get(key)
+        if cached is not None:
+            return cached
         client = self._client(definition.subscription_id)
         with azure_call(f"get gallery {definition.gallery}"):
             gallery = client.galleries.get(definition.resource_group, definition.gallery)
-        return str(gallery.location)
+        location = self._locations[key] = str(gallery.location)
+        return location
 
     def definition_exists(self, definition: DefinitionRef) -> bool:
+        """Whether the definition exists. A "yes" is remembered for a few minutes (a definition
+        deleted meanwhile makes the PUT fail with ParentResourceNotFound, a clear error)."""
+        key = tuple(
+            part.lower()
+            for part in (
+                definition.subscription_id,
+                definition.resource_group,
+                definition.gallery,
+                definition.definition,
+            )
+        )
+        seen = self._definitions_seen.get(key)
+        if seen is not None and self._monotonic() - seen < DEFINITION_CACHE_SECONDS:
+            return True
+        if self._lookup_definition(definition):
+            self._definitions_seen[key] = self._monotonic()
+            return True
+        return False
+
+    def _lookup_definition(self, definition: DefinitionRef) -> bool:
         client = self._client(definition.subscription_id)
         try:
             with azure_call(f"get definition {definition}"):

@@ -24,7 +24,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from azure.core.exceptions import AzureError
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
+from azure.servicebus import (
+    ServiceBusClient,
+    ServiceBusMessage,
+    ServiceBusReceiver,
+    ServiceBusSender,
+)
 from azure.servicebus.exceptions import ServiceBusError
 
 from shared.errors import PermanentError, TransientError
@@ -76,6 +81,8 @@ class ServiceBusMessaging:
         self._rejected_queue = rejected_queue
         self._senders: dict[str, ServiceBusSender] = {}
         self._lock = threading.Lock()
+        self._receiver: ServiceBusReceiver | None = None
+        self._receiver_lock = threading.Lock()
 
     @classmethod
     def from_settings(
@@ -151,21 +158,35 @@ class ServiceBusMessaging:
         )
         self.drain_rejects()
 
+    def _rejects_receiver(self) -> ServiceBusReceiver:
+        """One long-lived receiver on the relay queue: opening and closing a link costs about
+        2 s, which every rejected message would otherwise spend holding a worker slot."""
+        if self._receiver is None:
+            self._receiver = self._client.get_queue_receiver(
+                self._rejected_queue, max_wait_time=_DRAIN_WAIT_SECONDS
+            )
+        return self._receiver
+
+    def _drop_receiver(self) -> None:
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            try:
+                receiver.close()
+            except (AzureError, ServiceBusError, OSError):
+                logger.debug("closing a failed rejects receiver failed too")
+
     def drain_rejects(self) -> int:
         """Dead-letter every message waiting in the rejects queue; return how many."""
         drained = 0
-        try:
-            with self._client.get_queue_receiver(
-                self._rejected_queue, max_wait_time=_DRAIN_WAIT_SECONDS
-            ) as receiver:
+        with self._receiver_lock:
+            try:
+                receiver = self._rejects_receiver()
                 if not receiver.peek_messages(max_message_count=1, timeout=OPERATION_TIMEOUT):
                     return 0  # the usual case: answered at once, no receive wait
                 while True:
                     batch = receiver.receive_messages(
                         max_message_count=_DRAIN_BATCH, max_wait_time=_DRAIN_WAIT_SECONDS
                     )
-                    if not batch:
-                        return drained
                     for received in batch:
                         props = {
                             (k.decode() if isinstance(k, bytes) else str(k)): (
@@ -179,11 +200,17 @@ class ServiceBusMessaging:
                             error_description=props.get(REJECT_DESCRIPTION_PROPERTY, ""),
                         )
                         drained += 1
-        except (ServiceBusError, AzureError, OSError) as error:
-            raise TransientError(
-                f"dead-lettering rejected requests failed: {error.__class__.__name__}",
-                reason="ServiceBusUnavailable",
-            ) from error
+                    if len(batch) < _DRAIN_BATCH:
+                        # A short batch: the queue is (nearly) empty. Whatever arrives after
+                        # this is drained by its own reject or the tracker's next run, so no
+                        # handler waits out an empty receive.
+                        return drained
+            except (ServiceBusError, AzureError, OSError) as error:
+                self._drop_receiver()
+                raise TransientError(
+                    f"dead-lettering rejected requests failed: {error.__class__.__name__}",
+                    reason="ServiceBusUnavailable",
+                ) from error
 
     def close(self) -> None:
         with self._lock:
@@ -193,4 +220,6 @@ class ServiceBusMessaging:
                 sender.close()
             except (AzureError, ServiceBusError, OSError):
                 logger.debug("closing a sender failed")
+        with self._receiver_lock:
+            self._drop_receiver()
         self._client.close()

@@ -110,3 +110,21 @@ def test_errors_arrive_as_pipeline_errors_with_the_arm_code(gallery: ComputeGall
     with pytest.raises(NotFoundError) as caught:
         gallery.gallery_location(missing_gallery)
     assert caught.value.reason == "ResourceNotFound"
+
+
+def test_the_gallery_location_and_an_existing_definition_are_asked_once(
+    gallery: ComputeGallery, fresh: ArmSim
+) -> None:
+    gallery.create_definition(DEFINITION, SPEC, location=LOCATION)
+    before = fresh.admin("GET", "/admin/stats")["armCalls"]
+
+    for _ in range(3):
+        assert gallery.gallery_location(DEFINITION) == LOCATION
+        assert gallery.definition_exists(DEFINITION)
+    missing = DefinitionRef(SUBSCRIPTION, RESOURCE_GROUP, GALLERY, "not-there")
+    assert not gallery.definition_exists(missing)
+    assert not gallery.definition_exists(missing)  # a "no" is never cached
+
+    after = fresh.admin("GET", "/admin/stats")["armCalls"]
+    assert after.get("GetGallery", 0) - before.get("GetGallery", 0) == 1
+    assert after.get("GetGalleryImage", 0) - before.get("GetGalleryImage", 0) == 1 + 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -12,7 +13,10 @@ from shared.ledger import StaleWrite
 
 
 class InMemoryLedgerStore:
+    """Thread-safe (the tracker follows builds on several threads)."""
+
     def __init__(self) -> None:
+        self._lock = threading.RLock()
         self._docs: dict[str, tuple[str, str]] = {}
         self._etags = itertools.count(1)
         self.writes = 0
@@ -20,7 +24,8 @@ class InMemoryLedgerStore:
         self.before_write: Callable[[str], None] | None = None
 
     def read(self, key: str) -> tuple[dict[str, Any], str] | None:
-        found = self._docs.get(key)
+        with self._lock:
+            found = self._docs.get(key)
         if found is None:
             return None
         body, etag = found
@@ -30,6 +35,10 @@ class InMemoryLedgerStore:
         if self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook(key)
+        with self._lock:
+            return self._write(key, document, etag=etag)
+
+    def _write(self, key: str, document: Mapping[str, Any], *, etag: str | None) -> str:
         current = self._docs.get(key)
         if etag is None and current is not None:
             raise StaleWrite(key)
@@ -44,6 +53,10 @@ class InMemoryLedgerStore:
         yield from list(self._docs)
 
     def delete(self, key: str, *, etag: str | None) -> None:
+        with self._lock:
+            self._delete(key, etag=etag)
+
+    def _delete(self, key: str, *, etag: str | None) -> None:
         current = self._docs.get(key)
         if current is None:
             return
