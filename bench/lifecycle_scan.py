@@ -23,11 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.core.credentials import AccessToken
-
 from bench.common import Check, Section
 from devstack.armsim.launcher import start_armsim
 from devstack.procs import free_port
+from devstack.stack import StaticToken
 from devstack.tls import ensure_certificate
 from shared.adapters.gallery_inventory import arm_lifecycle_adapters
 from shared.lifecycle import LifecyclePolicy
@@ -50,17 +49,6 @@ MAX_SCAN_SECONDS = 60.0
 ASSUMED_LIST_LIMIT_3MIN = 600
 PROVIDER = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers"
 GALLERY_ID = f"{PROVIDER}/Microsoft.Compute/galleries/{GALLERY}"
-
-
-class _StaticToken:
-    """A token the simulator issued (``/admin/token``), so the bench needs no identity setup."""
-
-    def __init__(self, token: str) -> None:
-        self._token = AccessToken(token, int(time.time()) + 3600)
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        del scopes, kwargs
-        return self._token
 
 
 class _NoAudit:
@@ -196,7 +184,7 @@ def run(workdir: Path) -> Section:
                 SettingName.ARM_CA_BUNDLE: str(cert),
             }
         )
-        credential = _StaticToken(token)
+        credential = StaticToken(token)
         inventory, writer, counter = arm_lifecycle_adapters(settings, lambda: credential)
         service = LifecycleService(
             inventory=inventory,

@@ -30,12 +30,9 @@ import io
 import json
 import logging
 import re
-import ssl
 import statistics
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,49 +40,40 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError
-from azure.mgmt.compute import ComputeManagementClient
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.exceptions import ServiceBusError
-from azure.storage.blob import BlobServiceClient
 
 from bench.common import Check, Section
 from devstack import __main__ as devstack_cli
-from devstack import azurite, servicebus
 from devstack.armsim.operations import build_seconds, region_seconds
-from devstack.procs import ManagedProcess, StartupError, free_port
-from devstack.vhdgen import upload_fixed_vhd
+from devstack.procs import ManagedProcess, StartupError
+from devstack.stack import (
+    FAST_PIPELINE_SETTINGS,
+    GALLERY,
+    RESOURCE_GROUP,
+    SNAPSHOTS_ID,
+    STORAGE_ACCOUNT_ID,
+    SUBSCRIPTION,
+    LocalStack,
+    definition_resource,
+    gallery_resource,
+    snapshot_resource,
+    start_local_stack,
+    storage_account_resource,
+)
 from shared.ledger import build_id_for
 
 logger = logging.getLogger(__name__)
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
-SUBSCRIPTION: Final = "00000000-0000-0000-0000-000000000000"
-RESOURCE_GROUP: Final = "rg-images"
-GALLERY: Final = "devgallery"
-LOCATION: Final = "westeurope"
-GALLERY_ID: Final = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-    f"/providers/Microsoft.Compute/galleries/{GALLERY}"
-)
-SNAPSHOTS_ID: Final = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-builds/providers/Microsoft.Compute/snapshots"
-)
-STORAGE_ACCOUNT_ID: Final = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Storage"
-    "/storageAccounts/devstoreaccount1"
-)
 BUILD_QUEUE: Final = "image-builds"
 REJECTED_QUEUE: Final = "image-builds-rejected"
 #: Not ``vhds``: the upload intake watches that container, this benchmark sends requests itself.
 VHD_CONTAINER: Final = "bench-vhds"
-#: As the end-to-end tests (tests/pipeline/conftest.py): tracker every second.
-STACK_SETTINGS: Final = {
-    "GALLERY_TRACKER_SCHEDULE": "*/1 * * * * *",
-    "GALLERY_CLAIM_RECOVERY_SECONDS": "5",
-}
 ARM_SPEED: Final = 100.0
+#: Seconds each component of the stack may take to start.
+START_TIMEOUT: Final = 30.0
 SNAPSHOT_GIB: Final = 4
 REGIONS: Final = (("westeurope", 2), ("northeurope", 1))
 
@@ -111,7 +99,6 @@ MAX_VHD_RSS_GROWTH: Final = 50 * MIB
 BUDGET_SECONDS: Final = 120.0
 #: The run stops waiting this long before the budget ends, to leave time to stop the stack.
 STOP_RESERVE_SECONDS: Final = 8.0
-BUS_OPTIONS: Final[dict[str, Any]] = {"retry_total": 1, "retry_backoff_factor": 0.1}
 POLL_SECONDS: Final = 0.1
 
 
@@ -144,73 +131,22 @@ class Budget:
             time.sleep(interval)
 
 
-class _StaticToken:
-    """The simulator's admin-issued token, so the benchmark needs no identity setup."""
-
-    def __init__(self, token: str) -> None:
-        self._token = AccessToken(token, int(time.time()) + 3600)
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        del scopes, kwargs
-        return self._token
-
-
-@dataclass
-class Stack:
-    """The running local stack and the few calls the benchmark makes to it."""
-
-    layout: devstack_cli.Layout
-    processes: dict[str, ManagedProcess]
+class Stack(LocalStack):
+    """The running local stack and the few calls the benchmark adds to it."""
 
     @property
     def host(self) -> ManagedProcess:
         return self.processes["host"]
 
-    def _tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.layout.tls_dir / "cert.pem"))
-
-    def arm_admin(self, path: str, body: Any) -> Any:
-        request = urllib.request.Request(
-            f"https://127.0.0.1:{self.layout.ports['armsim']}/admin/{path}",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10, context=self._tls()) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
-
-    def seed(self, resources: Sequence[dict[str, Any]]) -> None:
-        self.arm_admin("seed", {"resources": list(resources)})
-
-    def compute(self) -> ComputeManagementClient:
-        token = self.arm_admin("token", {})["access_token"]
-        return ComputeManagementClient(
-            _StaticToken(token),
-            SUBSCRIPTION,
-            base_url=f"https://127.0.0.1:{self.layout.ports['armsim']}",
-            connection_verify=str(self.layout.tls_dir / "cert.pem"),
-            retry_total=1,
-            connection_timeout=5,
-            read_timeout=10,
-        )
-
     def build(self, build_id: str) -> dict[str, Any] | None:
         """The build record from ``GET /api/builds/{id}``; None while unknown (404)."""
-        url = f"http://127.0.0.1:{self.layout.ports['host']}/api/builds/{build_id}"
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                found: dict[str, Any] = json.loads(response.read())
-                return found
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                return None
-            raise
-
-    def bus(self) -> ServiceBusClient:
-        return ServiceBusClient.from_connection_string(
-            servicebus.connection_string(self.layout.ports["servicebus"]), **BUS_OPTIONS
-        )
+        status, body = self.api(f"builds/{build_id}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET /api/builds/{build_id} answered HTTP {status}: {body}")
+        found: dict[str, Any] = body
+        return found
 
     def send(self, bodies: Sequence[tuple[bytes, str]]) -> float:
         """Send ``(body, message id)`` pairs as one batch; return the wall time it began."""
@@ -222,18 +158,6 @@ class Stack:
             began = time.time()
             sender.send_messages(messages, timeout=10)
         return began
-
-    def upload_vhd(self, name: str, size: int) -> str:
-        service = BlobServiceClient.from_connection_string(
-            azurite.connection_string(self.layout.ports["azurite"]),
-            connection_timeout=5,
-            read_timeout=10,
-        )
-        with contextlib.suppress(AzureError):
-            service.create_container(VHD_CONTAINER, timeout=10)
-        blob = service.get_blob_client(VHD_CONTAINER, name)
-        upload_fixed_vhd(blob, size, timeout=10)
-        return str(blob.url)
 
     # --- the host's memory --------------------------------------------------------------------
     def host_memory(self) -> tuple[int, int]:
@@ -253,68 +177,34 @@ class Stack:
             return False
         return True
 
-    def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            process.stop()
-
 
 def start_stack(workdir: Path) -> Stack:
-    layout = devstack_cli.Layout(
-        project_root=REPO_ROOT,
-        run_dir=workdir / "run",
-        data_dir=workdir / "data",
-        settings_file=workdir / "local.settings.json",
-        app_module="function_app",
-        ports={name: free_port() for name in devstack_cli.COMPONENTS},
-        timeout=30.0,
-        arm_speed=ARM_SPEED,
-    )
-    layout.run_dir.mkdir(parents=True, exist_ok=True)
-    layout.settings_file.write_text(json.dumps({"Values": STACK_SETTINGS}))
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        processes = devstack_cli.up(layout)
+        local = start_local_stack(
+            workdir,
+            settings=FAST_PIPELINE_SETTINGS,  # as the end-to-end tests: tracker every second
+            arm_speed=ARM_SPEED,
+            timeout=START_TIMEOUT,
+            seed=(gallery_resource(), storage_account_resource()),
+        )
     logger.info("local stack: %s", output.getvalue().strip().replace("\n", "; "))
-    stack = Stack(layout, processes)
-    if "host" not in processes:
+    stack = Stack(local.layout, local.processes)
+    if "host" not in stack.processes:
         stack.stop()
         raise StartupError("the Functions host did not start (see devstack up's output)")
-    stack.seed(
-        [
-            {"id": GALLERY_ID, "location": LOCATION, "properties": {}},
-            {"id": STORAGE_ACCOUNT_ID, "location": LOCATION, "properties": {}},
-        ]
-    )
     return stack
 
 
 # --- requests -----------------------------------------------------------------------------------
 
 
-def definition_resource(name: str) -> dict[str, Any]:
-    return {
-        "id": f"{GALLERY_ID}/images/{name}",
-        "location": LOCATION,
-        "properties": {
-            "osType": "Linux",
-            "osState": "Generalized",
-            "hyperVGeneration": "V2",
-            "identifier": {"publisher": "bench", "offer": "pipeline", "sku": name},
-        },
-    }
+def bench_definition(name: str) -> dict[str, Any]:
+    return definition_resource(name, publisher="bench", offer="pipeline")
 
 
-def snapshot_resource(name: str) -> dict[str, Any]:
-    return {
-        "id": f"{SNAPSHOTS_ID}/{name}",
-        "location": LOCATION,
-        "properties": {
-            "diskSizeGB": SNAPSHOT_GIB,
-            "osType": "Linux",
-            "hyperVGeneration": "V2",
-            "creationData": {"createOption": "Empty"},
-        },
-    }
+def bench_snapshot(name: str) -> dict[str, Any]:
+    return snapshot_resource(name, size_gib=SNAPSHOT_GIB)
 
 
 def build_request(definition: str, source: dict[str, Any]) -> dict[str, Any]:
@@ -453,10 +343,10 @@ def wait_final(
 
 def measure_memory(stack: Stack, budget: Budget, results: Results, section: Section) -> int:
     """Part 4 (run first): the host's RSS around a 32 MiB and a 64 GiB VHD request."""
-    stack.seed([definition_resource("bench-vhd")])
+    stack.seed(bench_definition("bench-vhd"))
 
     def vhd_request(name: str, size: int) -> dict[str, Any]:
-        url = stack.upload_vhd(name, size)
+        url = stack.upload_vhd(VHD_CONTAINER, name, size)
         return build_request(
             "bench-vhd", {"vhd": {"uri": url, "storageAccountId": STORAGE_ACCOUNT_ID}}
         )
@@ -533,7 +423,7 @@ def measure_burst(
     definition = "bench-burst"
     names = [f"bench-burst-{n:02d}" for n in range(BURST_REQUESTS)]
     single_names = [f"bench-single-{n}" for n in range(SINGLE_REQUESTS)]
-    stack.seed([definition_resource(definition), *map(snapshot_resource, [*single_names, *names])])
+    stack.seed(bench_definition(definition), *map(bench_snapshot, [*single_names, *names]))
     # One at a time first: what one request costs while worker slots are free.
     single: list[float] = []
     for name in single_names:
@@ -697,7 +587,7 @@ class DeadLetterWatcher:
 def measure_invalid(stack: Stack, budget: Budget, results: Results, section: Section) -> None:
     """Part 2: invalid messages, one at a time and as a burst, until dead-lettered."""
     snapshot = f"{SNAPSHOTS_ID}/bench-invalid-os"
-    stack.seed([definition_resource("bench-invalid"), snapshot_resource("bench-invalid-os")])
+    stack.seed(bench_definition("bench-invalid"), bench_snapshot("bench-invalid-os"))
     isolated: list[float] = []
     isolated_rejected: list[float] = []
     wrong: list[str] = []
@@ -774,7 +664,7 @@ class VersionPoller:
     ``Succeeded`` (what ARM says, before the tracker notices)."""
 
     def __init__(self, stack: Stack, definition: str) -> None:
-        self._compute = stack.compute()
+        self._compute = stack.compute(connection_timeout=5, read_timeout=10)
         self._definition = definition
         self._stop = threading.Event()
         self.succeeded_at: dict[str, float] = {}
@@ -807,7 +697,7 @@ class VersionPoller:
 def measure_serial(stack: Stack, budget: Budget, results: Results, section: Section) -> None:
     """Part 3: ``SERIAL_REQUESTS`` requests on one source build one after another."""
     definition = "bench-serial"
-    stack.seed([definition_resource(definition), snapshot_resource("bench-serial-os")])
+    stack.seed(bench_definition(definition), bench_snapshot("bench-serial-os"))
     source = {"snapshot": {"id": f"{SNAPSHOTS_ID}/bench-serial-os"}}
     documents = [build_request(definition, source) for _ in range(SERIAL_REQUESTS)]
     build_ids = [build_id_for(d["requestId"]) for d in documents]

@@ -19,39 +19,33 @@ import contextlib
 import io
 import json
 import shutil
-import ssl
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from azure.core.credentials import AccessToken
-from azure.core.exceptions import ResourceExistsError
-from azure.mgmt.compute import ComputeManagementClient
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.blob import ContentSettings
 
 from devstack import __main__ as devstack_cli
-from devstack import azurite
-from devstack.procs import ManagedProcess, free_port
-from devstack.vhdgen import upload_fixed_vhd
+from devstack.stack import (
+    GALLERY,
+    SNAPSHOT_RESOURCE_GROUP,
+    LocalStack,
+    definition_resource,
+    gallery_resource,
+    snapshot_body,
+    start_local_stack,
+    storage_account_resource,
+)
 from shared.cli.status import ApiUnavailable, fetch, render_build, render_list, wait_for_build
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
-SUBSCRIPTION: Final = "00000000-0000-0000-0000-000000000000"
-GALLERY: Final = "devgallery"
 DEFINITION: Final = "ubuntu-24.04"
 LOCATION: Final = "eastus"
-GALLERY_ID: Final = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-images/providers/Microsoft.Compute"
-    f"/galleries/{GALLERY}"
-)
-STORAGE_ACCOUNT_ID: Final = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-devstack/providers/Microsoft.Storage"
-    "/storageAccounts/devstoreaccount1"
-)
+#: The resource group of Azurite's account in the sample's VHD route (local.settings.sample.json).
+VHD_ROUTE_RESOURCE_GROUP: Final = "rg-devstack"
 VHD_SIZE: Final = 64 * 1024 * 1024
 #: Faster than the defaults so the demo takes seconds: the tracker and the intake re-check run
 #: every second, and replication in the simulator runs at 50x.
@@ -61,18 +55,12 @@ DEMO_SETTINGS: Final = {
     "GALLERY_UPLOAD_SETTLE_SECONDS": "2",
 }
 ARM_SPEED: Final = 50.0
+#: Seconds each component of the stack may take to start.
+START_TIMEOUT: Final = 60.0
 
 
 class DemoFailed(Exception):
     pass
-
-
-class _StaticToken:
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token, int(time.time()) + 3600)
 
 
 def say(text: str) -> None:
@@ -80,73 +68,30 @@ def say(text: str) -> None:
 
 
 class Demo:
-    def __init__(self, layout: devstack_cli.Layout, timeout: float) -> None:
-        self.layout = layout
+    def __init__(self, stack: LocalStack, timeout: float) -> None:
+        self.stack = stack
         self.timeout = timeout
-        self.api = f"http://127.0.0.1:{layout.ports['host']}"
-        self.arm = f"https://127.0.0.1:{layout.ports['armsim']}"
-        self._tls = ssl.create_default_context(cafile=str(layout.tls_dir / "cert.pem"))
-
-    def arm_admin(self, path: str, body: Any) -> Any:
-        request = urllib.request.Request(
-            f"{self.arm}/admin/{path}",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10, context=self._tls) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
-
-    def compute(self) -> ComputeManagementClient:
-        token = self.arm_admin("token", {})["access_token"]
-        return ComputeManagementClient(
-            _StaticToken(token),
-            SUBSCRIPTION,
-            base_url=self.arm,
-            connection_verify=str(self.layout.tls_dir / "cert.pem"),
-            retry_total=2,
-            connection_timeout=10,
-            read_timeout=30,
-        )
+        self.api = stack.host_url
 
     def seed(self) -> None:
         say(f"seeding gallery {GALLERY} and definition {DEFINITION} in the ARM simulator")
-        self.arm_admin(
-            "seed",
-            {
-                "resources": [
-                    {"id": GALLERY_ID, "location": LOCATION, "properties": {}},
-                    {"id": STORAGE_ACCOUNT_ID, "location": LOCATION, "properties": {}},
-                    {
-                        "id": f"{GALLERY_ID}/images/{DEFINITION}",
-                        "location": LOCATION,
-                        "properties": {
-                            "osType": "Linux",
-                            "osState": "Generalized",
-                            "hyperVGeneration": "V2",
-                            "identifier": {
-                                "publisher": "devstack",
-                                "offer": "ubuntu",
-                                "sku": "24_04-lts-gen2",
-                            },
-                        },
-                    },
-                ]
-            },
+        self.stack.seed(
+            gallery_resource(LOCATION),
+            storage_account_resource(VHD_ROUTE_RESOURCE_GROUP, LOCATION),
+            definition_resource(
+                DEFINITION,
+                publisher="devstack",
+                offer="ubuntu",
+                sku="24_04-lts-gen2",
+                location=LOCATION,
+            ),
         )
 
     def upload_vhd(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         name = f"ubuntu/demo-{stamp}.vhd"
-        service = BlobServiceClient.from_connection_string(
-            azurite.connection_string(self.layout.ports["azurite"])
-        )
-        with contextlib.suppress(ResourceExistsError):
-            service.create_container("vhds")
-        blob = service.get_blob_client("vhds", name)
         say(f"uploading a {VHD_SIZE // 2**20} MiB fixed VHD as a page blob: vhds/{name}")
-        upload_fixed_vhd(blob, VHD_SIZE)
+        url = self.stack.upload_vhd("vhds", name, VHD_SIZE)
         manifest = {
             "publishing": {
                 "targetRegions": [
@@ -158,28 +103,22 @@ class Demo:
             "tags": {"demo": "vhd"},
         }
         say(f"writing its manifest last: vhds/{name}.json")
-        service.get_blob_client("vhds", f"{name}.json").upload_blob(
+        self.stack.blob_service().get_blob_client("vhds", f"{name}.json").upload_blob(
             json.dumps(manifest, indent=2),
             overwrite=True,
             content_settings=ContentSettings(content_type="application/json"),
+            timeout=10,
         )
-        return str(blob.url)
+        return url
 
     def take_snapshot(self) -> str:
         name = f"demo-snapshot-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
         say(f"taking snapshot {name} tagged gallery-publish={GALLERY}/{DEFINITION}")
-        body = {
-            "location": LOCATION,
-            "tags": {"gallery-publish": f"{GALLERY}/{DEFINITION}"},
-            "properties": {
-                "creationData": {"createOption": "Empty"},
-                "diskSizeGB": 8,
-                "osType": "Linux",
-                "hyperVGeneration": "V2",
-            },
-        }
-        poller = self.compute().snapshots.begin_create_or_update(
-            "rg-builds", name, io.BytesIO(json.dumps(body).encode()), polling_interval=0
+        body = snapshot_body(
+            size_gib=8, location=LOCATION, tags={"gallery-publish": f"{GALLERY}/{DEFINITION}"}
+        )
+        poller = self.stack.compute(retry_total=2).snapshots.begin_create_or_update(
+            SNAPSHOT_RESOURCE_GROUP, name, io.BytesIO(json.dumps(body).encode()), polling_interval=0
         )
         snapshot = poller.result(timeout=60)
         return str(snapshot.id)
@@ -215,28 +154,14 @@ class Demo:
         return build
 
 
-def _layout(root: Path) -> devstack_cli.Layout:
-    return devstack_cli.Layout(
-        project_root=REPO_ROOT,
-        run_dir=root / "run",
-        data_dir=root / "data",
-        settings_file=root / "local.settings.json",
-        app_module="function_app",
-        ports={name: free_port() for name in ("azurite", "servicebus", "armsim", "host")},
-        timeout=60.0,
-        arm_speed=ARM_SPEED,
-    )
-
-
 def run(root: Path, *, keep: bool, timeout: float) -> int:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    layout = _layout(root)
-    layout.run_dir.mkdir(parents=True)
-    layout.settings_file.write_text(json.dumps({"Values": DEMO_SETTINGS}))
     say("starting the local stack")
-    processes: dict[str, ManagedProcess] = devstack_cli.up(layout)
-    demo = Demo(layout, timeout)
+    stack = start_local_stack(
+        root, settings=DEMO_SETTINGS, arm_speed=ARM_SPEED, timeout=START_TIMEOUT
+    )
+    demo = Demo(stack, timeout)
     began = time.monotonic()
     try:
         demo.seed()
@@ -253,19 +178,18 @@ def run(root: Path, *, keep: bool, timeout: float) -> int:
             print(render_build(build))
     except (DemoFailed, ApiUnavailable, OSError) as error:
         print(f"\ndemo failed: {error}", file=sys.stderr)
-        host = processes.get("host")
+        host = stack.processes.get("host")
         if host is not None:
             print(host.log_tail(40), file=sys.stderr)
         keep = False
         return 1
     finally:
         if keep:
-            print(f"\nthe stack keeps running (logs in {layout.run_dir}); API {demo.api}")
-            for name, process in processes.items():
+            print(f"\nthe stack keeps running (logs in {stack.layout.run_dir}); API {demo.api}")
+            for name, process in stack.processes.items():
                 print(f"  {name:<11} pid {process.pid}")
         else:
-            for process in reversed(list(processes.values())):
-                process.stop()
+            stack.stop()
     return 0
 
 

@@ -7,163 +7,39 @@ here has timeouts; every wait is bounded.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
-from azure.core.exceptions import ResourceExistsError
-from azure.mgmt.compute import ComputeManagementClient
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
-from azure.storage.blob import BlobServiceClient
+from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 
-from devstack import __main__ as devstack_cli
-from devstack import azurite, servicebus
-from devstack.procs import ManagedProcess, free_port
-from devstack.vhdgen import dynamic_footer, upload_fixed_vhd
-from tests.conftest import REPO_ROOT
-
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-RESOURCE_GROUP = "rg-images"
-GALLERY = "devgallery"
-LOCATION = "westeurope"
-GALLERY_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-    f"/providers/Microsoft.Compute/galleries/{GALLERY}"
+from devstack.stack import (
+    FAST_PIPELINE_SETTINGS,
+    LocalStack,
+    definition_resource,
+    gallery_resource,
+    snapshot_resource,
+    start_local_stack,
+    storage_account_resource,
 )
-SNAPSHOTS_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-builds/providers/Microsoft.Compute/snapshots"
-)
-STORAGE_ACCOUNT_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-images/providers/Microsoft.Storage"
-    "/storageAccounts/devstoreaccount1"
-)
-BUS_OPTIONS: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.1}
-
-#: Settings the tests need besides the sample's: a fast tracker and quick claim recovery.
-TEST_SETTINGS = {
-    "GALLERY_TRACKER_SCHEDULE": "*/1 * * * * *",
-    "GALLERY_CLAIM_RECOVERY_SECONDS": "5",
-}
 
 
-class StaticToken:
-    """A token credential for the simulator's admin-issued token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token, int(time.time()) + 3600)
-
-
-@dataclass
-class Stack:
-    layout: devstack_cli.Layout
-    processes: dict[str, ManagedProcess]
-
-    @property
-    def host_url(self) -> str:
-        return f"http://127.0.0.1:{self.layout.ports['host']}"
-
-    @property
-    def arm_url(self) -> str:
-        return f"https://127.0.0.1:{self.layout.ports['armsim']}"
-
-    @property
-    def bus_connection(self) -> str:
-        return servicebus.connection_string(self.layout.ports["servicebus"])
-
-    @property
-    def storage_connection(self) -> str:
-        return azurite.connection_string(self.layout.ports["azurite"])
-
-    def bus(self) -> ServiceBusClient:
-        return ServiceBusClient.from_connection_string(self.bus_connection, **BUS_OPTIONS)
-
-    # --- ARM simulator admin ------------------------------------------------------------------
-    def _tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.layout.tls_dir / "cert.pem"))
-
-    def arm_admin(self, path: str, body: Any | None = None, method: str = "POST") -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.arm_url}/admin/{path}",
-            data=data,
-            method=method if data is not None else "GET",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10, context=self._tls()) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
-
-    def seed(self, *resources: dict[str, Any]) -> None:
-        self.arm_admin("seed", {"resources": list(resources)})
+class Stack(LocalStack):
+    """The local stack with the tests' seeding, messaging and waiting helpers."""
 
     def seed_definition(self, name: str) -> str:
-        definition_id = f"{GALLERY_ID}/images/{name}"
-        self.seed(
-            {
-                "id": definition_id,
-                "location": LOCATION,
-                "properties": {
-                    "osType": "Linux",
-                    "osState": "Generalized",
-                    "hyperVGeneration": "V2",
-                    "identifier": {"publisher": "contoso", "offer": "test", "sku": name},
-                },
-            }
-        )
-        return definition_id
+        resource = definition_resource(name, publisher="contoso", offer="test")
+        self.seed(resource)
+        return str(resource["id"])
 
     def seed_snapshot(self, name: str) -> str:
-        snapshot_id = f"{SNAPSHOTS_ID}/{name}"
-        self.seed(
-            {
-                "id": snapshot_id,
-                "location": LOCATION,
-                "properties": {
-                    "diskSizeGB": 4,
-                    "osType": "Linux",
-                    "hyperVGeneration": "V2",
-                    "creationData": {"createOption": "Empty"},
-                },
-            }
-        )
-        return snapshot_id
-
-    def upload_vhd(self, container: str, name: str, size: int, *, dynamic: bool = False) -> str:
-        """Upload a fixed VHD page blob to Azurite (or one with a dynamic-disk footer); return its
-        URL (no SAS)."""
-        service = BlobServiceClient.from_connection_string(self.storage_connection)
-        with contextlib.suppress(ResourceExistsError):
-            service.create_container(container)
-        blob = service.get_blob_client(container, name)
-        footer = dynamic_footer(size) if dynamic else None
-        upload_fixed_vhd(blob, size, footer=footer)
-        return str(blob.url)
-
-    def compute(self) -> ComputeManagementClient:
-        """A real SDK client on the simulator (token from its admin endpoint)."""
-        token = self.arm_admin("token", {})["access_token"]
-        return ComputeManagementClient(
-            StaticToken(token),
-            SUBSCRIPTION,
-            base_url=self.arm_url,
-            connection_verify=str(self.layout.tls_dir / "cert.pem"),
-            retry_total=1,
-            connection_timeout=10,
-            read_timeout=30,
-        )
+        resource = snapshot_resource(name)
+        self.seed(resource)
+        return str(resource["id"])
 
     def queue_is_empty(self, queue: str) -> bool:
         with self.bus() as client, client.get_queue_receiver(queue) as receiver:
@@ -200,14 +76,6 @@ class Stack:
                 if found and found[-1]["type"] == until_type:
                     return found
         raise AssertionError(f"no {until_type} event for {build_id} in {timeout}s: {found}")
-
-    # --- the app's HTTP API -------------------------------------------------------------------
-    def api(self, path: str) -> tuple[int, Any]:
-        try:
-            with urllib.request.urlopen(f"{self.host_url}/api/{path}", timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
 
     def send_raw(self, body: bytes, message_id: str) -> None:
         with self.bus() as client, client.get_queue_sender("image-builds") as sender:
@@ -258,43 +126,20 @@ def wait_for(check: Callable[[], Any], *, timeout: float, what: str, interval: f
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-def _layout(tmp: Path) -> devstack_cli.Layout:
-    ports = {name: free_port() for name in ("azurite", "servicebus", "armsim", "host")}
-    return devstack_cli.Layout(
-        project_root=REPO_ROOT,
-        run_dir=tmp / "run",
-        data_dir=tmp / "data",
-        settings_file=tmp / "local.settings.json",
-        app_module="function_app",
-        ports=ports,
-        timeout=30.0,
-        arm_speed=100.0,
-    )
-
-
 def start_stack(tmp: Path, settings: dict[str, str] | None = None) -> Stack:
-    layout = _layout(tmp)
-    layout.run_dir.mkdir(parents=True, exist_ok=True)
-    values = {**TEST_SETTINGS, **(settings or {})}
-    layout.settings_file.write_text(json.dumps({"Values": values}))
-    processes = devstack_cli.up(layout)
-    stack = Stack(layout, processes)
-    stack.seed(
-        {"id": GALLERY_ID, "location": LOCATION, "properties": {}},
-        {"id": STORAGE_ACCOUNT_ID, "location": LOCATION, "properties": {}},
+    """The stack with the fast pipeline settings (and ``settings``), the gallery and the
+    storage account seeded; stop it with ``stop()`` or ``with``."""
+    local = start_local_stack(
+        tmp,
+        settings={**FAST_PIPELINE_SETTINGS, **(settings or {})},
+        arm_speed=100.0,
+        timeout=30.0,
+        seed=(gallery_resource(), storage_account_resource()),
     )
-    return stack
-
-
-def stop_stack(stack: Stack) -> None:
-    for process in reversed(list(stack.processes.values())):
-        process.stop()
+    return Stack(local.layout, local.processes)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"))
-    try:
+    with start_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
-    finally:
-        stop_stack(running)

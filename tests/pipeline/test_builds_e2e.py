@@ -6,15 +6,9 @@ import itertools
 import uuid
 from typing import Any
 
+from devstack.stack import GALLERY, RESOURCE_GROUP, STORAGE_ACCOUNT_ID, SUBSCRIPTION
 from shared.ledger import build_id_for
-from tests.pipeline.conftest import (
-    GALLERY,
-    RESOURCE_GROUP,
-    STORAGE_ACCOUNT_ID,
-    SUBSCRIPTION,
-    Stack,
-    wait_for,
-)
+from tests.pipeline.conftest import Stack, wait_for
 
 
 def request(definition: str, snapshot_id: str, **extra: Any) -> dict[str, Any]:

@@ -6,8 +6,9 @@ import os
 import signal
 
 from devstack import __main__ as devstack_cli
+from devstack.stack import GALLERY, RESOURCE_GROUP
 from shared.ledger import build_id_for
-from tests.pipeline.conftest import GALLERY, RESOURCE_GROUP, Stack, wait_for
+from tests.pipeline.conftest import Stack, wait_for
 from tests.pipeline.test_builds_e2e import request
 
 

@@ -10,19 +10,10 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
-from tests.pipeline.conftest import (
-    GALLERY,
-    LOCATION,
-    RESOURCE_GROUP,
-    SUBSCRIPTION,
-    Stack,
-    wait_for,
-)
+from devstack.stack import GALLERY, LOCATION, RESOURCE_GROUP, storage_account_id
+from tests.pipeline.conftest import Stack, wait_for
 
-DEVSTACK_ACCOUNT_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-devstack/providers/Microsoft.Storage"
-    "/storageAccounts/devstoreaccount1"
-)
+DEVSTACK_ACCOUNT_ID = storage_account_id("rg-devstack")  # the sample route's account
 
 
 def build_for_source(stack: Stack, source: str, timeout: float = 60) -> dict[str, Any]:

@@ -11,15 +11,9 @@ from typing import Any
 
 import pytest
 
+from devstack.stack import GALLERY, RESOURCE_GROUP, STORAGE_ACCOUNT_ID, SUBSCRIPTION
 from shared.adapters.service_bus import REJECT_REASON_PROPERTY
-from tests.pipeline.conftest import (
-    GALLERY,
-    RESOURCE_GROUP,
-    STORAGE_ACCOUNT_ID,
-    SUBSCRIPTION,
-    Stack,
-    wait_for,
-)
+from tests.pipeline.conftest import Stack, wait_for
 from tests.pipeline.test_builds_e2e import request
 
 DEFINITION = "e2e-rejects"

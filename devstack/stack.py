@@ -1,0 +1,294 @@
+"""The whole local stack from Python: start it, seed it, talk to it, stop it.
+
+:func:`start_local_stack` starts Azurite, the Service Bus emulator, the ARM simulator and the mini
+Functions host running ``function_app.py`` on free ports through ``devstack up`` (the same code as
+``python -m devstack up``), with every file under one directory. It returns a :class:`LocalStack`:
+its endpoints and connection strings, clients with bounded retries and timeouts (Service Bus,
+blob, ``ComputeManagementClient`` on the simulator), the simulator's admin API, the app's HTTP
+API, and :meth:`LocalStack.stop` (or ``with``). The end-to-end tests (``tests/pipeline``), the
+demo (``devstack/demo.py``) and the pipeline benchmark (``bench/pipeline_latency.py``) all start
+the stack here.
+
+The resource builders return ``POST /admin/seed`` documents for the usual test resources: the
+``devgallery`` gallery in ``rg-images``, definitions, empty snapshots in ``rg-builds`` and the
+Azurite storage account (``devstoreaccount1``) as an ARM resource.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ResourceExistsError
+from azure.mgmt.compute import ComputeManagementClient
+from azure.servicebus import ServiceBusClient
+from azure.storage.blob import BlobServiceClient
+
+from devstack import __main__ as devstack_cli
+from devstack import azurite, servicebus
+from devstack.procs import ManagedProcess, free_port
+from devstack.vhdgen import dynamic_footer, upload_fixed_vhd
+
+SUBSCRIPTION: Final = "00000000-0000-0000-0000-000000000000"
+RESOURCE_GROUP: Final = "rg-images"
+GALLERY: Final = "devgallery"
+#: Where the seeded resources live unless a caller says otherwise.
+LOCATION: Final = "westeurope"
+#: The resource group of the seeded (and the demo's) snapshots.
+SNAPSHOT_RESOURCE_GROUP: Final = "rg-builds"
+GALLERY_ID: Final = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+    f"/providers/Microsoft.Compute/galleries/{GALLERY}"
+)
+SNAPSHOTS_ID: Final = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{SNAPSHOT_RESOURCE_GROUP}"
+    "/providers/Microsoft.Compute/snapshots"
+)
+#: App settings for driving the pipeline quickly: the tracker runs every second and a claim whose
+#: worker died is recovered after 5 s (the end-to-end tests and the pipeline benchmark use them).
+FAST_PIPELINE_SETTINGS: Final[Mapping[str, str]] = {
+    "GALLERY_TRACKER_SCHEDULE": "*/1 * * * * *",
+    "GALLERY_CLAIM_RECOVERY_SECONDS": "5",
+}
+#: The bus clients retry once, quickly: an emulator that does not answer fails a call in seconds.
+BUS_OPTIONS: Final[Mapping[str, Any]] = {"retry_total": 1, "retry_backoff_factor": 0.1}
+
+
+def storage_account_id(resource_group: str = RESOURCE_GROUP) -> str:
+    """The ARM id of Azurite's account (``devstoreaccount1``) in ``resource_group``."""
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.Storage/storageAccounts/{azurite.ACCOUNT_NAME}"
+    )
+
+
+STORAGE_ACCOUNT_ID: Final = storage_account_id()
+
+
+# --- seed documents for POST /admin/seed ------------------------------------------------------
+
+
+def gallery_resource(location: str = LOCATION) -> dict[str, Any]:
+    """The ``devgallery`` gallery in ``rg-images``."""
+    return {"id": GALLERY_ID, "location": location, "properties": {}}
+
+
+def storage_account_resource(
+    resource_group: str = RESOURCE_GROUP, location: str = LOCATION
+) -> dict[str, Any]:
+    """Azurite's account as an ARM resource, so VHD sources can name it (``storageAccountId``)."""
+    return {"id": storage_account_id(resource_group), "location": location, "properties": {}}
+
+
+def definition_resource(
+    name: str, *, publisher: str, offer: str, sku: str | None = None, location: str = LOCATION
+) -> dict[str, Any]:
+    """A generalized Linux Gen2 definition in ``devgallery`` (``sku`` defaults to ``name``)."""
+    return {
+        "id": f"{GALLERY_ID}/images/{name}",
+        "location": location,
+        "properties": {
+            "osType": "Linux",
+            "osState": "Generalized",
+            "hyperVGeneration": "V2",
+            "identifier": {"publisher": publisher, "offer": offer, "sku": sku or name},
+        },
+    }
+
+
+def snapshot_body(
+    *, size_gib: int = 4, location: str = LOCATION, tags: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """An empty Linux Gen2 snapshot: the body of a snapshot PUT (no ``id``)."""
+    body: dict[str, Any] = {"location": location}
+    if tags is not None:
+        body["tags"] = dict(tags)
+    body["properties"] = {
+        "diskSizeGB": size_gib,
+        "osType": "Linux",
+        "hyperVGeneration": "V2",
+        "creationData": {"createOption": "Empty"},
+    }
+    return body
+
+
+def snapshot_resource(name: str, *, size_gib: int = 4, location: str = LOCATION) -> dict[str, Any]:
+    """An empty snapshot ``name`` in ``rg-builds``, to seed (its id is ``SNAPSHOTS_ID/name``)."""
+    return {"id": f"{SNAPSHOTS_ID}/{name}", **snapshot_body(size_gib=size_gib, location=location)}
+
+
+# --- the running stack ------------------------------------------------------------------------
+
+
+class StaticToken:
+    """A token credential holding one token, e.g. the simulator's admin-issued token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        del scopes, kwargs
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+
+@dataclass
+class LocalStack:
+    """A running local stack: where it is, and the calls every driver of it makes.
+
+    ``processes`` holds the processes ``devstack up`` started, by component name (``azurite``,
+    ``servicebus``, ``armsim``, ``host``); :meth:`stop` stops them in reverse order.
+    """
+
+    layout: devstack_cli.Layout
+    processes: dict[str, ManagedProcess]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- endpoints ----------------------------------------------------------------------------
+    @property
+    def host_url(self) -> str:
+        return f"http://127.0.0.1:{self.layout.ports['host']}"
+
+    @property
+    def arm_url(self) -> str:
+        return f"https://127.0.0.1:{self.layout.ports['armsim']}"
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The devstack certificate the ARM simulator serves (verify HTTPS against it)."""
+        return self.layout.tls_dir / "cert.pem"
+
+    @property
+    def bus_connection(self) -> str:
+        return servicebus.connection_string(self.layout.ports["servicebus"])
+
+    @property
+    def storage_connection(self) -> str:
+        return azurite.connection_string(self.layout.ports["azurite"])
+
+    # --- clients ------------------------------------------------------------------------------
+    def bus(self) -> ServiceBusClient:
+        """A Service Bus client on the emulator (one quick retry; close it, e.g. ``with``)."""
+        return ServiceBusClient.from_connection_string(self.bus_connection, **BUS_OPTIONS)
+
+    def blob_service(self) -> BlobServiceClient:
+        """A blob client on Azurite with bounded connection and read timeouts."""
+        return BlobServiceClient.from_connection_string(
+            self.storage_connection, connection_timeout=5, read_timeout=10
+        )
+
+    def compute(
+        self, *, retry_total: int = 1, connection_timeout: float = 10, read_timeout: float = 30
+    ) -> ComputeManagementClient:
+        """The real SDK client on the simulator, with a token from its admin endpoint."""
+        token = self.arm_admin("token", {})["access_token"]
+        return ComputeManagementClient(
+            StaticToken(token),
+            SUBSCRIPTION,
+            base_url=self.arm_url,
+            connection_verify=str(self.ca_bundle),
+            retry_total=retry_total,
+            connection_timeout=connection_timeout,
+            read_timeout=read_timeout,
+        )
+
+    # --- the ARM simulator's admin API --------------------------------------------------------
+    def arm_admin(self, path: str, body: Any | None = None, method: str = "POST") -> Any:
+        """``/admin/{path}`` of the simulator: ``method`` with a JSON body, GET without one."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.arm_url}/admin/{path}",
+            data=data,
+            method=method if data is not None else "GET",
+            headers={"Content-Type": "application/json"},
+        )
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def seed(self, *resources: dict[str, Any]) -> None:
+        """Create resources directly in the simulator (parents first; see the builders)."""
+        self.arm_admin("seed", {"resources": list(resources)})
+
+    # --- the app ------------------------------------------------------------------------------
+    def api(self, path: str) -> tuple[int, Any]:
+        """``GET /api/{path}`` of the app: (status, decoded JSON body), also for 4xx/5xx."""
+        try:
+            with urllib.request.urlopen(f"{self.host_url}/api/{path}", timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def upload_vhd(self, container: str, name: str, size: int, *, dynamic: bool = False) -> str:
+        """Upload a sparse fixed VHD page blob of ``size`` bytes to Azurite (only the footer is
+        sent; ``dynamic`` writes a dynamic-disk footer instead); return its URL (no SAS)."""
+        service = self.blob_service()
+        with contextlib.suppress(ResourceExistsError):
+            service.create_container(container, timeout=10)
+        blob = service.get_blob_client(container, name)
+        footer = dynamic_footer(size) if dynamic else None
+        upload_fixed_vhd(blob, size, footer=footer, timeout=10)
+        return str(blob.url)
+
+    def stop(self) -> None:
+        """Stop every process ``devstack up`` started, the host first."""
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+
+def start_local_stack(
+    root: Path,
+    *,
+    settings: Mapping[str, str],
+    arm_speed: float,
+    timeout: float,
+    seed: Sequence[dict[str, Any]] = (),
+) -> LocalStack:
+    """Start the whole stack on free ports with its files under ``root``; return it running.
+
+    ``settings`` are app settings the host starts with (``devstack up`` adds the sample's and
+    the local endpoints); ``arm_speed`` is the simulator's speed (simulated seconds per second);
+    ``timeout`` bounds each component's start; ``seed`` resources are created in the simulator
+    once it runs (the stack is stopped again if that fails). ``devstack up`` prints one line per
+    component. Raises :class:`devstack.__main__.DevstackError` when a component does not start.
+    """
+    layout = devstack_cli.Layout(
+        project_root=devstack_cli.REPO_ROOT,
+        run_dir=root / "run",
+        data_dir=root / "data",
+        settings_file=root / "local.settings.json",
+        app_module="function_app",
+        ports={name: free_port() for name in devstack_cli.COMPONENTS},
+        timeout=timeout,
+        arm_speed=arm_speed,
+    )
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    layout.settings_file.write_text(json.dumps({"Values": dict(settings)}))
+    stack = LocalStack(layout, devstack_cli.up(layout))
+    if seed:
+        try:
+            stack.seed(*seed)
+        except BaseException:
+            stack.stop()
+            raise
+    return stack
