@@ -544,7 +544,11 @@ class BuildService:
                 self._start_pending(source_key, build)
             return
         try:
-            request = parse_build_request(build.request, self._settings, now=self._clock())
+            # Judged as of the claim, when it was valid: a build replicating past its request's
+            # end-of-life date (or past any other time-bound rule) is not failed for that.
+            request = parse_build_request(
+                build.request, self._settings, now=datetime.fromisoformat(build.claimed_at)
+            )
         except ValidationFailed as error:
             self._fail_unparsable(source_key, build, error)
             report.failed.append(build.build_id)

@@ -384,3 +384,16 @@ def test_retries_before_the_claim_end_in_a_dead_letter(h: Harness) -> None:
     [(_, reason, description)] = h.rejects.rejected
     assert reason == "RetriesExhausted" and "storage busy" in description
     assert h.sender.sent == []
+
+
+def test_a_build_replicating_past_its_end_of_life_date_still_succeeds(h: Harness) -> None:
+    doc = request_doc(requestId="r-1")
+    doc["publishing"]["endOfLifeDate"] = "2026-11-22T13:00:00Z"  # one hour after the claim
+    h.service.handle_message(message(doc))
+    h.clock.advance(3 * 3600)  # replication took three hours
+    h.gallery.complete("ubuntu-24.04", "1.0.0")
+
+    h.service.follow_up()
+
+    record = h.records.get(build_id_for("r-1"))
+    assert record is not None and record.phase is BuildPhase.SUCCEEDED, record
