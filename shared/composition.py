@@ -158,6 +158,7 @@ def lifecycle_audit() -> BlobAuditStore:
 def lifecycle_service() -> LifecycleService:
     """The lifecycle timer's (and ``galleryctl lifecycle``'s) service, wired to Azure."""
     from shared.adapters.gallery_inventory import arm_lifecycle_adapters  # noqa: PLC0415
+    from shared.lifecycle_events import TopicEventSink  # noqa: PLC0415
     from shared.lifecycle_service import (  # noqa: PLC0415
         DeletePacer,
         LifecycleService,
@@ -175,6 +176,7 @@ def lifecycle_service() -> LifecycleService:
         in_use_subscriptions=current.lifecycle.in_use_subscriptions,
         pacer=DeletePacer(current.lifecycle.delete_budget),
         clock=utc_now,
+        events=TopicEventSink(messaging, current.events_topic),
     )
 
 

@@ -40,6 +40,7 @@ from shared.lifecycle import (
     apply_plan,
     build_plan,
 )
+from shared.lifecycle_events import LifecycleEventSink, publish_run
 from shared.settings import LifecycleSettings
 from shared.versioning import ImageVersion, InvalidVersion
 
@@ -319,6 +320,7 @@ class LifecycleService:
         pacer: DeletePacer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         run_ids: Callable[[], str] = new_run_id,
+        events: LifecycleEventSink | None = None,
     ) -> None:
         self.inventory = inventory
         self.writer = writer
@@ -329,6 +331,7 @@ class LifecycleService:
         self.pacer = pacer or DeletePacer(50)
         self._clock = clock
         self._run_ids = run_ids
+        self.events = events
 
     # ---------------------------------------------------------------- gathering
     def _gallery_refs(self) -> Iterator[GalleryRef]:
@@ -444,6 +447,8 @@ class LifecycleService:
             audit=_ContextAudit(self.audit, final_status, final_context),
             pace=self.pacer.wait,
         )
+        if self.events is not None:
+            publish_run(self.events, outcome, status=final_status, time=self._clock())
         logger.info(
             "lifecycle run finished",
             extra={
