@@ -29,6 +29,7 @@ class SettingName:
     EVENTS_TOPIC: Final = "GALLERY_EVENTS_TOPIC"
     ARM_ENDPOINT: Final = "GALLERY_ARM_ENDPOINT"
     ARM_CA_BUNDLE: Final = "GALLERY_ARM_CA_BUNDLE"
+    ARM_AUDIENCE: Final = "GALLERY_ARM_AUDIENCE"
     ALLOWED_TARGET_GALLERIES: Final = "GALLERY_ALLOWED_TARGET_GALLERIES"
     ALLOWED_SOURCE_SUBSCRIPTIONS: Final = "GALLERY_ALLOWED_SOURCE_SUBSCRIPTIONS"
     VHD_STORAGE_ENDPOINTS: Final = "GALLERY_VHD_STORAGE_ENDPOINTS"
@@ -62,6 +63,7 @@ class SettingName:
 #: Where production blob endpoints live. ``{account}`` stands for the storage account name.
 DEFAULT_VHD_STORAGE_ENDPOINTS: Final = ("https://{account}.blob.core.windows.net",)
 DEFAULT_ARM_ENDPOINT: Final = "https://management.azure.com"
+DEFAULT_ARM_AUDIENCE: Final = "https://management.azure.com"
 
 
 def _split_list(raw: str | None) -> tuple[str, ...]:
@@ -269,6 +271,9 @@ class Settings:
     events_topic: str = "image-build-events"
     arm_endpoint: str = DEFAULT_ARM_ENDPOINT
     arm_ca_bundle: str | None = None
+    #: The token audience for ARM (sovereign clouds differ), e.g.
+    #: ``https://management.usgovcloudapi.net``; the scope asked for is ``<audience>/.default``.
+    arm_audience: str = DEFAULT_ARM_AUDIENCE
     #: Galleries the pipeline may publish into, as ``<subscriptionId>/<resourceGroup>/<gallery>``
     #: (case-insensitive; ``*`` matches any one part). Empty means: nothing is allowed.
     allowed_target_galleries: tuple[str, ...] = ()
@@ -313,6 +318,9 @@ class Settings:
                 "/"
             ),
             arm_ca_bundle=environ.get(SettingName.ARM_CA_BUNDLE) or None,
+            arm_audience=(
+                environ.get(SettingName.ARM_AUDIENCE) or DEFAULT_ARM_AUDIENCE
+            ).rstrip("/"),
             allowed_target_galleries=_split_list(environ.get(SettingName.ALLOWED_TARGET_GALLERIES)),
             allowed_source_subscriptions=_split_list(
                 environ.get(SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS)

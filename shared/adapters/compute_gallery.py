@@ -42,6 +42,7 @@ def build_compute_client(
     """The client for one subscription, pointed at the configured ARM endpoint."""
     kwargs: dict[str, Any] = {
         "base_url": settings.arm_endpoint,
+        "credential_scopes": [f"{settings.arm_audience}/.default"],
         "connection_timeout": CONNECTION_TIMEOUT,
         "read_timeout": READ_TIMEOUT,
         **options,

@@ -218,6 +218,7 @@ DEFAULT_OF: dict[str, Callable[[Settings], object]] = {
     SettingName.EVENTS_TOPIC: lambda s: s.events_topic,
     SettingName.REJECTED_QUEUE: lambda s: s.rejected_queue,
     SettingName.ARM_ENDPOINT: lambda s: s.arm_endpoint,
+    SettingName.ARM_AUDIENCE: lambda s: s.arm_audience,
     SettingName.VHD_STORAGE_ENDPOINTS: lambda s: s.vhd_storage_endpoints,
     SettingName.MAX_DATA_DISK_GIB: lambda s: s.max_data_disk_gib,
     SettingName.LEDGER_CONTAINER: lambda s: s.ledger_container,

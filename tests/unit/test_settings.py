@@ -70,3 +70,11 @@ def test_the_account_name_shorthand_gives_the_blob_service_uri() -> None:
         }
     )
     assert explicit.storage_blob_service_uri == "https://other.blob.core.windows.net"
+
+
+def test_the_arm_audience_defaults_to_the_public_cloud_and_can_be_changed() -> None:
+    assert Settings.from_env({}).arm_audience == "https://management.azure.com"
+    government = Settings.from_env(
+        {"GALLERY_ARM_AUDIENCE": "https://management.usgovcloudapi.net/"}
+    )
+    assert government.arm_audience == "https://management.usgovcloudapi.net"
