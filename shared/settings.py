@@ -318,9 +318,9 @@ class Settings:
                 "/"
             ),
             arm_ca_bundle=environ.get(SettingName.ARM_CA_BUNDLE) or None,
-            arm_audience=(
-                environ.get(SettingName.ARM_AUDIENCE) or DEFAULT_ARM_AUDIENCE
-            ).rstrip("/"),
+            arm_audience=(environ.get(SettingName.ARM_AUDIENCE) or DEFAULT_ARM_AUDIENCE).rstrip(
+                "/"
+            ),
             allowed_target_galleries=_split_list(environ.get(SettingName.ALLOWED_TARGET_GALLERIES)),
             allowed_source_subscriptions=_split_list(
                 environ.get(SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS)
