@@ -54,8 +54,8 @@ from devstack.stack import (
     RESOURCE_GROUP,
     SNAPSHOTS_ID,
     STORAGE_ACCOUNT_ID,
-    SUBSCRIPTION,
     LocalStack,
+    build_request_document,
     definition_resource,
     gallery_resource,
     snapshot_resource,
@@ -209,26 +209,7 @@ def bench_snapshot(name: str) -> dict[str, Any]:
 
 def build_request(definition: str, source: dict[str, Any]) -> dict[str, Any]:
     """A valid request (the end-to-end tests' profile: two regions, three replicas in all)."""
-    return {
-        "requestId": f"bench-{uuid.uuid4().hex[:16]}",
-        "target": {
-            "subscriptionId": SUBSCRIPTION,
-            "resourceGroup": RESOURCE_GROUP,
-            "gallery": GALLERY,
-            "definition": definition,
-            "versionPolicy": "nextPatch",
-        },
-        "source": source,
-        "publishing": {
-            "targetRegions": [
-                {"name": "westeurope", "replicaCount": 2},
-                {"name": "northeurope", "storageAccountType": "Standard_ZRS"},
-            ],
-            "replicaCount": 1,
-            "storageAccountType": "Standard_LRS",
-            "endOfLifeDate": "2030-01-01T00:00:00Z",
-        },
-    }
+    return build_request_document(definition, source, id_prefix="bench")
 
 
 def encoded(document: dict[str, Any]) -> tuple[bytes, str]:

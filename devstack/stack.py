@@ -22,6 +22,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,34 @@ def snapshot_resource(name: str, *, size_gib: int = 4, location: str = LOCATION)
 
 
 # --- the running stack ------------------------------------------------------------------------
+
+
+def build_request_document(
+    definition: str, source: dict[str, Any], *, id_prefix: str = "req"
+) -> dict[str, Any]:
+    """A valid build request into the devgallery: two regions, three replicas in all, an end of
+    life in 2030, the next patch version (what the end-to-end tests and the bench publish)."""
+    return {
+        "requestId": f"{id_prefix}-{uuid.uuid4().hex[:12]}",
+        "target": {
+            "subscriptionId": SUBSCRIPTION,
+            "resourceGroup": RESOURCE_GROUP,
+            "gallery": GALLERY,
+            "definition": definition,
+            "versionPolicy": "nextPatch",
+        },
+        "source": source,
+        "publishing": {
+            "targetRegions": [
+                {"name": "westeurope", "replicaCount": 2},
+                {"name": "northeurope", "storageAccountType": "Standard_ZRS"},
+            ],
+            "replicaCount": 1,
+            "storageAccountType": "Standard_LRS",
+            "endOfLifeDate": "2030-01-01T00:00:00Z",
+            "excludeFromLatest": False,
+        },
+    }
 
 
 class StaticToken:

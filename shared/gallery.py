@@ -24,6 +24,16 @@ class DefinitionRef:
     def version(self, name: str) -> VersionRef:
         return VersionRef(self, name)
 
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """The parts lower-cased: ARM names are case-insensitive, so this identifies it."""
+        return (
+            self.subscription_id.lower(),
+            self.resource_group.lower(),
+            self.gallery.lower(),
+            self.definition.lower(),
+        )
+
     def __str__(self) -> str:
         return f"{self.gallery}/{self.definition}"
 

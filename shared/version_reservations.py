@@ -27,16 +27,7 @@ MAX_CAS_ATTEMPTS = 20
 
 
 def definition_key(definition: DefinitionRef) -> str:
-    text = "/".join(
-        part.lower()
-        for part in (
-            definition.subscription_id,
-            definition.resource_group,
-            definition.gallery,
-            definition.definition,
-        )
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256("/".join(definition.key).encode("utf-8")).hexdigest()
 
 
 class VersionReservations:

@@ -117,15 +117,7 @@ class ComputeGallery:
     def definition_exists(self, definition: DefinitionRef) -> bool:
         """Whether the definition exists. A "yes" is remembered for a few minutes (a definition
         deleted meanwhile makes the PUT fail with ParentResourceNotFound, a clear error)."""
-        key = tuple(
-            part.lower()
-            for part in (
-                definition.subscription_id,
-                definition.resource_group,
-                definition.gallery,
-                definition.definition,
-            )
-        )
+        key = definition.key
         seen = self._definitions_seen.get(key)
         if seen is not None and self._monotonic() - seen < DEFINITION_CACHE_SECONDS:
             return True

@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 from typing import Any
 
-from devstack.stack import GALLERY, RESOURCE_GROUP, STORAGE_ACCOUNT_ID, SUBSCRIPTION
+from devstack.stack import GALLERY, RESOURCE_GROUP, STORAGE_ACCOUNT_ID, build_request_document
 from shared.ledger import build_id_for
 from tests.pipeline.conftest import Stack, wait_for
 
 
 def request(definition: str, snapshot_id: str, **extra: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "requestId": f"req-{uuid.uuid4().hex[:12]}",
-        "target": {
-            "subscriptionId": SUBSCRIPTION,
-            "resourceGroup": RESOURCE_GROUP,
-            "gallery": GALLERY,
-            "definition": definition,
-            "versionPolicy": "nextPatch",
-        },
-        "source": {"snapshot": {"id": snapshot_id}},
-        "publishing": {
-            "targetRegions": [
-                {"name": "westeurope", "replicaCount": 2},
-                {"name": "northeurope", "storageAccountType": "Standard_ZRS"},
-            ],
-            "replicaCount": 1,
-            "storageAccountType": "Standard_LRS",
-            "endOfLifeDate": "2030-01-01T00:00:00Z",
-            "excludeFromLatest": False,
-        },
-    }
+    document = build_request_document(definition, {"snapshot": {"id": snapshot_id}})
     document.update(extra)
     return document
 
