@@ -33,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 from devstack import azurite, servicebus
+from devstack.armsim.launcher import healthy as armsim_healthy
 from devstack.armsim.launcher import start_armsim
 from devstack.procs import ManagedProcess, StartupError, port_accepts, start_process
 from devstack.tls import ensure_certificate
@@ -101,8 +102,7 @@ def _available(name: str) -> bool:
 def _ready_check(name: str, layout: Layout) -> Callable[[], bool]:
     port = layout.ports[name]
     if name == "armsim":
-        context = _ssl_context(layout.tls_dir / "cert.pem")
-        return lambda: _http_ok(f"https://127.0.0.1:{port}/admin/health", context=context)
+        return lambda: armsim_healthy(port)  # the launcher's own check (plain-HTTP admin)
     if name == "host":
         return lambda: _http_ok(f"http://127.0.0.1:{port}/admin/host/status")
     return lambda: port_accepts(port)
