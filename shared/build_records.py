@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from shared.errors import TransientError
 from shared.ledger import LedgerStore, StaleWrite
@@ -135,6 +135,13 @@ class BuildRecord:
         )
 
 
+@runtime_checkable
+class RecencyListing(Protocol):
+    """A store that can list its keys, most recently written first, from its listing alone."""
+
+    def recent_keys(self, limit: int) -> list[str]: ...
+
+
 class BuildRecords:
     """Reads and updates build records with compare-and-swap (safe for concurrent writers)."""
 
@@ -145,6 +152,17 @@ class BuildRecords:
     def get(self, build_id: str) -> BuildRecord | None:
         found = self._store.read(build_id)
         return BuildRecord.from_document(found[0]) if found else None
+
+    def recent(self, limit: int) -> list[BuildRecord]:
+        """The ``limit`` most recently updated records. With a store that lists by recency (blob
+        listings carry Last-Modified) only those are read, not every record ever kept."""
+        if isinstance(self._store, RecencyListing):
+            found = (self.get(key) for key in self._store.recent_keys(limit))
+            records = [r for r in found if r is not None]
+        else:
+            records = list(self.all())
+        records.sort(key=lambda r: r.updated_at, reverse=True)
+        return records[: max(limit, 0)]
 
     def all(self) -> Iterator[BuildRecord]:
         for key in self._store.list_keys():

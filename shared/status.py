@@ -39,8 +39,7 @@ def build_view(records: BuildRecords, build_id: str) -> dict[str, Any] | None:
 
 def build_list(records: BuildRecords, *, limit: int = 50) -> dict[str, Any]:
     """The most recently updated builds first."""
-    everything = sorted(records.all(), key=lambda r: r.updated_at, reverse=True)
-    return {"builds": [record_view(r) for r in everything[: max(limit, 0)]]}
+    return {"builds": [record_view(r) for r in records.recent(limit)]}
 
 
 def _entry_view(entry: SourceEntry) -> dict[str, Any]:

@@ -114,6 +114,31 @@ class BlobLedgerStore:
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise TransientError(f"document delete failed: {exc.__class__.__name__}") from exc
 
+    def recent_keys(self, limit: int) -> list[str]:
+        """Keys of the ``limit`` most recently written documents (and any written in the same
+        second as the last of them), from the listing alone: 5,000 names per page, each with its
+        Last-Modified; no document is read."""
+        try:
+            items = [
+                (item.last_modified, item.name)
+                for item in self._container.list_blobs(
+                    name_starts_with=self._prefix, timeout=self._timeout
+                )
+            ]
+        except ResourceNotFoundError:
+            return []
+        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
+            raise TransientError(f"document list failed: {exc.__class__.__name__}") from exc
+        if limit <= 0 or not items:
+            return []
+        items.sort(reverse=True)
+        # Last-Modified has one-second resolution: keep every key tied with the last one taken,
+        # so the caller's exact ordering (by the documents' own timestamps) misses nothing.
+        cutoff = items[min(limit, len(items)) - 1][0]
+        return [
+            name[len(self._prefix) : -len(".json")] for moment, name in items if moment >= cutoff
+        ]
+
     def list_keys(self) -> Iterator[str]:
         try:
             for item in self._container.list_blobs(

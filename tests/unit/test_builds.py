@@ -397,3 +397,12 @@ def test_a_build_replicating_past_its_end_of_life_date_still_succeeds(h: Harness
 
     record = h.records.get(build_id_for("r-1"))
     assert record is not None and record.phase is BuildPhase.SUCCEEDED, record
+
+
+def test_recent_builds_are_the_most_recently_updated(h: Harness) -> None:
+    for number in (1, 2, 3):
+        h.service.handle_message(message(request_doc(f"os-{number}", requestId=f"r-{number}")))
+        h.clock.advance(60)
+
+    assert [r.request_id for r in h.records.recent(2)] == ["r-3", "r-2"]
+    assert h.records.recent(0) == []
