@@ -1,4 +1,8 @@
-"""HTTP status API: ``GET /api/builds``, ``GET /api/builds/{id}`` and ``GET /api/sources/{key}``.
+"""HTTP API: ``POST /api/builds`` (submit), ``GET /api/builds``, ``GET /api/builds/{id}`` and
+``GET /api/sources/{key}``.
+
+``POST /api/builds`` validates the request at once: 400 with every problem (field, rule, fix),
+or 202 with the build id and where to follow it; the build itself runs from the queue.
 
 ``{key}`` is a source's ledger key (64 hex digits, as in build records) or the source itself,
 URL-encoded (a resource id or a blob URL). Responses are JSON; SAS query strings never appear.
@@ -12,8 +16,9 @@ from typing import Any
 import azure.functions as func
 
 from shared import composition
-from shared.errors import PipelineError
+from shared.errors import PipelineError, ValidationFailed
 from shared.status import build_list, build_view, source_view
+from shared.submission import problems_document, submit_request
 
 bp = func.Blueprint()
 
@@ -30,6 +35,45 @@ def _not_found(message: str) -> func.HttpResponse:
 
 def _unavailable(error: PipelineError) -> func.HttpResponse:
     return _json({"error": {"code": error.reason, "message": error.message}}, 503)
+
+
+@bp.route(route="builds", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def submit_build(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        document = req.get_json()
+    except ValueError:
+        return _json(
+            {"error": {"code": "InvalidJson", "message": "the body is not a JSON document"}}, 400
+        )
+    try:
+        submitted = submit_request(
+            document,
+            settings=composition.settings(),
+            sender=composition.messaging(),
+            now=composition.utc_now(),
+        )
+    except ValidationFailed as error:
+        return _json(
+            {
+                "error": {"code": error.reason, "message": error.message},
+                "problems": problems_document(error),
+            },
+            400,
+        )
+    except PipelineError as error:
+        return _unavailable(error)
+    return func.HttpResponse(
+        json.dumps(
+            {
+                "requestId": submitted.request_id,
+                "buildId": submitted.build_id,
+                "status": f"/api/builds/{submitted.build_id}",
+            }
+        ),
+        status_code=202,
+        mimetype="application/json",
+        headers={"Location": f"/api/builds/{submitted.build_id}"},
+    )
 
 
 @bp.route(route="builds", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -18,21 +18,31 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared.cli.local_settings import add_settings_option, load_settings_file
 from shared.errors import PermanentError, TransientError, ValidationFailed
-from shared.ledger import build_id_for
-from shared.messaging import build_request_message
-from shared.request import parse_build_request
+from shared.messaging import MessageSender, OutgoingMessage
 from shared.settings import Settings
+from shared.submission import problems_document, submit_request
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+
+
+class _LazySender:
+    """Builds the Service Bus client only when there is something valid to send."""
+
+    def __init__(self, factory: Callable[[], MessageSender]) -> None:
+        self._factory = factory
+
+    def send(self, entity: str, message: OutgoingMessage) -> None:
+        self._factory().send(entity, message)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,15 +70,18 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError, PermanentError) as error:
         print(f"galleryctl submit: {error}", file=sys.stderr)
         return EXIT_USAGE
+    from shared import composition  # noqa: PLC0415  (the SDK import is only needed here)
+
     try:
-        request = parse_build_request(document, settings, now=datetime.now(UTC))
+        submitted = submit_request(
+            document,
+            settings=settings,
+            sender=_LazySender(composition.messaging),
+            now=datetime.now(UTC),
+        )
     except ValidationFailed as error:
         if args.json:
-            problems = [
-                {"path": p.path, "rule": p.rule, "message": p.message, "hint": p.hint}
-                for p in error.problems
-            ]
-            print(json.dumps({"sent": False, "problems": problems}, indent=2))
+            print(json.dumps({"sent": False, "problems": problems_document(error)}, indent=2))
         else:
             print(f"not sent: {len(error.problems)} problem(s)", file=sys.stderr)
             for problem in error.problems:
@@ -76,25 +89,19 @@ def run(args: argparse.Namespace) -> int:
                     f"  {problem.path or '(document)'} [{problem.rule}]: {problem}", file=sys.stderr
                 )
         return EXIT_INVALID
-    document = dict(document)
-    document["requestId"] = request.request_id
-    message = build_request_message(
-        document, request_id=request.request_id, correlation_id=request.correlation_id
-    )
-    from shared import composition  # noqa: PLC0415  (the SDK import is only needed here)
-
-    try:
-        composition.messaging().send(settings.build_queue, message)
     except TransientError as error:
         print(f"galleryctl submit: {error.message}; try again", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except PermanentError as error:
         print(f"galleryctl submit: {error.message}", file=sys.stderr)
         return EXIT_USAGE
-    build_id = build_id_for(request.request_id)
     if args.json:
-        print(json.dumps({"sent": True, "requestId": request.request_id, "buildId": build_id}))
+        print(
+            json.dumps(
+                {"sent": True, "requestId": submitted.request_id, "buildId": submitted.build_id}
+            )
+        )
     else:
-        print(f"request {request.request_id} sent to {settings.build_queue}")
-        print(f"build id {build_id}  (galleryctl status {build_id})")
+        print(f"request {submitted.request_id} sent to {submitted.queue}")
+        print(f"build id {submitted.build_id}  (galleryctl status {submitted.build_id})")
     return EXIT_OK
