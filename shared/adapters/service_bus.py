@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from azure.core.exceptions import AzureError
@@ -29,11 +31,13 @@ from azure.servicebus import (
     ServiceBusMessage,
     ServiceBusReceiver,
     ServiceBusSender,
+    ServiceBusSubQueue,
 )
 from azure.servicebus.exceptions import ServiceBusError
 
 from shared.errors import PermanentError, TransientError
 from shared.messaging import OutgoingMessage
+from shared.redaction import redact_secrets
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,6 +60,15 @@ MAX_REASON_LENGTH: Final = 128
 MAX_DESCRIPTION_LENGTH: Final = 4000
 _DRAIN_BATCH: Final = 20
 _DRAIN_WAIT_SECONDS: Final = 1.0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    reason: str
+    description: str
+    enqueued_at: datetime | None
+    body: str
 
 
 def _sdk_message(message: OutgoingMessage) -> ServiceBusMessage:
@@ -211,6 +224,32 @@ class ServiceBusMessaging:
                     f"dead-lettering rejected requests failed: {error.__class__.__name__}",
                     reason="ServiceBusUnavailable",
                 ) from error
+
+    def peek_dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
+        """Up to ``limit`` dead-lettered messages of ``queue``, oldest first, without removing
+        them (``galleryctl rejects``). Bodies are shown with secrets masked."""
+        try:
+            with self._client.get_queue_receiver(
+                queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=_DRAIN_WAIT_SECONDS
+            ) as receiver:
+                peeked = receiver.peek_messages(
+                    max_message_count=max(limit, 0), timeout=OPERATION_TIMEOUT
+                )
+        except (ServiceBusError, AzureError, OSError) as error:
+            raise TransientError(
+                f"reading the dead letters of {queue} failed: {error.__class__.__name__}",
+                reason="ServiceBusUnavailable",
+            ) from error
+        return [
+            DeadLetter(
+                message_id=str(message.message_id or ""),
+                reason=str(message.dead_letter_reason or ""),
+                description=str(message.dead_letter_error_description or ""),
+                enqueued_at=message.enqueued_time_utc,
+                body=redact_secrets(b"".join(message.body).decode("utf-8", "replace")),
+            )
+            for message in peeked
+        ]
 
     def close(self) -> None:
         with self._lock:

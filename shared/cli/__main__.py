@@ -24,6 +24,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.lifecycle",
     "shared.cli.submit",
     "shared.cli.status",
+    "shared.cli.rejects",
 )
 
 

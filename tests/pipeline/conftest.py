@@ -45,8 +45,15 @@ class Stack(LocalStack):
         with self.bus() as client, client.get_queue_receiver(queue) as receiver:
             return not receiver.peek_messages(max_message_count=1, timeout=5)
 
-    def dead_letters(self, queue: str, expected: int, timeout: float = 30) -> list[Any]:
-        """Receive ``expected`` dead-lettered messages of ``queue`` (complete them)."""
+    def dead_letters(
+        self,
+        queue: str,
+        expected: int,
+        timeout: float = 30,
+        message_ids: set[str] | None = None,
+    ) -> list[Any]:
+        """Receive ``expected`` dead-lettered messages of ``queue`` (complete them). With
+        ``message_ids``, only those count; other tests' dead letters are left alone."""
         found: list[Any] = []
         deadline = time.monotonic() + timeout
         with (
@@ -55,6 +62,9 @@ class Stack(LocalStack):
         ):
             while len(found) < expected and time.monotonic() < deadline:
                 for message in receiver.receive_messages(max_message_count=50, max_wait_time=1):
+                    if message_ids is not None and str(message.message_id) not in message_ids:
+                        receiver.abandon_message(message)
+                        continue
                     found.append(message)
                     receiver.complete_message(message)
         return found

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
-from tests.pipeline.conftest import Stack
+from tests.pipeline.conftest import Stack, wait_for
 from tests.pipeline.test_builds_e2e import request
 
 
@@ -75,3 +75,21 @@ def test_submit_refuses_an_invalid_request_without_sending(stack: Stack, tmp_pat
 def test_status_of_an_unknown_build_and_an_unreachable_api() -> None:
     unreachable = galleryctl("status", "b-x", "--api", "http://127.0.0.1:9")
     assert unreachable.returncode == 3 and "API unavailable" in unreachable.stderr
+
+
+def test_rejects_lists_dead_lettered_requests_with_their_reasons(stack: Stack) -> None:
+    document = request("e2e-cli", "/subscriptions/x")
+    document["publishing"]["storageAccountType"] = "Floppy_LRS"
+    stack.send_raw(json.dumps(document).encode(), "cli-rejects-1")
+    settings = str(stack.layout.settings_file)
+
+    def listed() -> list[dict[str, str]]:
+        shown = galleryctl("rejects", "--settings", settings, "--json", "--limit", "500")
+        assert shown.returncode == 0, shown.stderr
+        return [r for r in json.loads(shown.stdout) if r["messageId"] == "cli-rejects-1"]
+
+    [letter] = wait_for(listed, timeout=30, what="the dead letter to show")
+    assert letter["reason"] == "ValidationFailed"
+    assert "publishing.storageAccountType" in letter["description"]
+    table = galleryctl("rejects", "--settings", settings, "--limit", "500")
+    assert "cli-rejects-1  ValidationFailed" in table.stdout

@@ -95,7 +95,9 @@ def test_twenty_invalid_messages_are_dead_lettered_with_precise_reasons(stack: S
         stack.send_raw(body if isinstance(body, bytes) else json.dumps(body).encode(), message_id)
         expected[message_id] = (reason, text)
 
-    dead = stack.dead_letters("image-builds-rejected", expected=20, timeout=60)
+    dead = stack.dead_letters(
+        "image-builds-rejected", expected=20, timeout=60, message_ids=set(expected)
+    )
 
     got = {str(m.message_id): m for m in dead}
     assert set(got) == set(expected), sorted(set(expected) - set(got))
@@ -138,7 +140,9 @@ def test_a_reject_left_in_the_relay_by_a_crash_is_dead_lettered_by_the_tracker(
             timeout=10,
         )
 
-    [dead] = stack.dead_letters("image-builds-rejected", expected=1, timeout=30)
+    [dead] = stack.dead_letters(
+        "image-builds-rejected", expected=1, timeout=30, message_ids={message_id}
+    )
 
     assert dead.message_id == message_id
     assert dead.dead_letter_reason == "ValidationFailed"
