@@ -244,6 +244,30 @@ def write_local_settings(layout: Layout, started: set[str]) -> Path:
     return layout.settings_file
 
 
+def seed(layout: Layout) -> int:
+    """Create the gallery, definition and upload storage account the sample settings publish
+    into, in the running ARM simulator (what ``make demo`` seeds too)."""
+    from devstack.stack import dev_resources  # noqa: PLC0415
+
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{layout.ports['armsim']}/admin/seed",
+        data=json.dumps({"resources": dev_resources()}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    context = _ssl_context(layout.tls_dir / "cert.pem")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            body = json.loads(response.read() or b"{}")
+    except (urllib.error.URLError, OSError) as error:
+        raise DevstackError(
+            f"the ARM simulator on port {layout.ports['armsim']} did not take the seed: {error}"
+        ) from error
+    for resource in body.get("value", []):  # what the simulator says it created
+        print(f"seeded  {resource['id']}")
+    return 0
+
+
 def register_arm_webhook(layout: Layout) -> None:
     """Point the ARM simulator's ResourceWrite/DeleteSuccess events at the host's Event Grid."""
     body = {
@@ -413,7 +437,7 @@ def _port(flag_value: int | None, name: str) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "seed"])
     parser.add_argument("--foreground", action="store_true", help="up: wait; Ctrl-C stops all")
     parser.add_argument("--azurite-port", type=int)
     parser.add_argument("--servicebus-port", type=int)
@@ -453,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "down":
             return down(layout)
+        if args.command == "seed":
+            return seed(layout)
         if args.command == "status":
             return status(layout)
         started = up(layout)

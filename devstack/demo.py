@@ -30,22 +30,20 @@ from azure.storage.blob import ContentSettings
 
 from devstack import __main__ as devstack_cli
 from devstack.stack import (
+    DEV_DEFINITION,
+    DEV_LOCATION,
     GALLERY,
     SNAPSHOT_RESOURCE_GROUP,
     LocalStack,
-    definition_resource,
-    gallery_resource,
+    dev_resources,
     snapshot_body,
     start_local_stack,
-    storage_account_resource,
 )
 from shared.cli.status import ApiUnavailable, fetch, render_build, render_list, wait_for_build
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
-DEFINITION: Final = "ubuntu-24.04"
-LOCATION: Final = "eastus"
-#: The resource group of Azurite's account in the sample's VHD route (local.settings.sample.json).
-VHD_ROUTE_RESOURCE_GROUP: Final = "rg-devstack"
+DEFINITION: Final = DEV_DEFINITION
+LOCATION: Final = DEV_LOCATION
 VHD_SIZE: Final = 64 * 1024 * 1024
 #: Faster than the defaults so the demo takes seconds: the tracker and the intake re-check run
 #: every second, and replication in the simulator runs at 50x.
@@ -75,17 +73,7 @@ class Demo:
 
     def seed(self) -> None:
         say(f"seeding gallery {GALLERY} and definition {DEFINITION} in the ARM simulator")
-        self.stack.seed(
-            gallery_resource(LOCATION),
-            storage_account_resource(VHD_ROUTE_RESOURCE_GROUP, LOCATION),
-            definition_resource(
-                DEFINITION,
-                publisher="devstack",
-                offer="ubuntu",
-                sku="24_04-lts-gen2",
-                location=LOCATION,
-            ),
-        )
+        self.stack.seed(*dev_resources())
 
     def upload_vhd(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -131,6 +131,28 @@ def snapshot_resource(name: str, *, size_gib: int = 4, location: str = LOCATION)
 # --- the running stack ------------------------------------------------------------------------
 
 
+#: What the sample settings (local.settings.sample.json) publish into: the VHD route's storage
+#: account (Azurite's, in rg-devstack) and the route's definition in the devgallery.
+DEV_LOCATION: Final = "eastus"
+DEV_DEFINITION: Final = "ubuntu-24.04"
+DEV_UPLOAD_RESOURCE_GROUP: Final = "rg-devstack"
+
+
+def dev_resources() -> list[dict[str, Any]]:
+    """The gallery, upload storage account and definition the sample settings expect."""
+    return [
+        gallery_resource(DEV_LOCATION),
+        storage_account_resource(DEV_UPLOAD_RESOURCE_GROUP, DEV_LOCATION),
+        definition_resource(
+            DEV_DEFINITION,
+            publisher="devstack",
+            offer="ubuntu",
+            sku="24_04-lts-gen2",
+            location=DEV_LOCATION,
+        ),
+    ]
+
+
 def build_request_document(
     definition: str, source: dict[str, Any], *, id_prefix: str = "req"
 ) -> dict[str, Any]:

@@ -79,6 +79,11 @@ def test_up_status_down(tmp_path: Path, tls_files: TlsFiles) -> None:
         assert [h["url"] for h in hooks] == [
             f"http://127.0.0.1:{ports['host']}/eventgrid/api/events"
         ]
+        seeded = _run(argv, "seed", timeout=30)
+        assert seeded.returncode == 0, seeded.stderr
+        definition = "galleries/devgallery/images/ubuntu-24.04"
+        assert definition in seeded.stdout and "storageAccounts/devstoreaccount1" in seeded.stdout
+        assert _run(argv, "seed", timeout=30).returncode == 0  # seeding again is harmless
         again = _run(argv, "up")  # idempotent: everything is already running
         assert again.returncode == 0
         assert again.stdout.count("already running") == len(COMPONENTS)
