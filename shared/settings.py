@@ -72,19 +72,6 @@ def _split_list(raw: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.replace(";", ",").split(",") if item.strip())
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise PermanentError(f"setting {name}: expected a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise PermanentError(f"setting {name}: must be positive, got {value}")
-    return value
-
-
 def _blob_service_uri(environ: Mapping[str, str]) -> str | None:
     """``__blobServiceUri``, or the public-cloud endpoint of ``__accountName`` (the host's
     shorthand for identity-based storage connections)."""
@@ -326,7 +313,9 @@ class Settings:
                 environ.get(SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS)
             ),
             vhd_storage_endpoints=endpoints or DEFAULT_VHD_STORAGE_ENDPOINTS,
-            max_data_disk_gib=_positive_int(environ, SettingName.MAX_DATA_DISK_GIB, 1024),
+            max_data_disk_gib=_required_number(
+                environ, SettingName.MAX_DATA_DISK_GIB, minimum=1, default=1024
+            ),
             ledger_container=environ.get(SettingName.LEDGER_CONTAINER) or "gallery-pipeline-ledger",
             intake=IntakeSettings.from_env(environ),
             lifecycle=LifecycleSettings.from_env(environ),
@@ -334,7 +323,9 @@ class Settings:
             failed_version_policy=_choice(
                 environ, SettingName.FAILED_VERSION_POLICY, ("delete", "keep"), "delete"
             ),
-            claim_recovery_seconds=_positive_int(environ, SettingName.CLAIM_RECOVERY_SECONDS, 120),
+            claim_recovery_seconds=_required_number(
+                environ, SettingName.CLAIM_RECOVERY_SECONDS, minimum=1, default=120
+            ),
         )
 
     def __repr__(self) -> str:  # connection strings may hold keys: never print them
