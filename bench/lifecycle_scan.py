@@ -13,18 +13,16 @@ raised, and the throttle-bound time is stated separately.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.common import Check, Section
-from devstack.armsim.launcher import start_armsim
+from devstack.armsim.launcher import admin_call, start_armsim
 from devstack.procs import free_port
 from devstack.stack import StaticToken
 from devstack.tls import ensure_certificate
@@ -54,18 +52,6 @@ GALLERY_ID = f"{PROVIDER}/Microsoft.Compute/galleries/{GALLERY}"
 class _NoAudit:
     def write_run(self, run_id: str, document: Mapping[str, Any]) -> None:
         del run_id, document
-
-
-def _admin(port: int, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as reply:
-        return json.loads(reply.read() or b"null")
 
 
 def _resources() -> list[dict[str, Any]]:
@@ -165,19 +151,19 @@ def run(workdir: Path) -> Section:
     try:
         resources = _resources()
         started = time.perf_counter()
-        _admin(port, "POST", "/admin/seed", {"resources": resources}, timeout=300)
+        admin_call(port, "POST", "/admin/seed", {"resources": resources}, timeout=300)
         seed_seconds = time.perf_counter() - started
         section.rows.append(
             ["seed via /admin/seed", "0", f"{seed_seconds:.1f} s", f"{len(resources)} resources"]
         )
         # lift the one assumed bucket the scan would exhaust (see the module docstring)
-        _admin(
+        admin_call(
             port,
             "POST",
             "/admin/faults",
             {"throttle": {"ListGalleryImageVersion": {"limit": 100_000, "windowSeconds": 180}}},
         )
-        token = _admin(port, "POST", "/admin/token", {})["access_token"]
+        token = admin_call(port, "POST", "/admin/token", {})["access_token"]
         settings = Settings.from_env(
             {
                 SettingName.ARM_ENDPOINT: f"https://127.0.0.1:{port}",
@@ -194,11 +180,11 @@ def run(workdir: Path) -> Section:
             target_patterns=(f"{SUBSCRIPTION}/{RESOURCE_GROUP}/{GALLERY}",),
             pacer=DeletePacer(50),
         )
-        sim_before = int(_admin(port, "GET", "/admin/stats")["armCallsTotal"])
+        sim_before = int(admin_call(port, "GET", "/admin/stats")["armCallsTotal"])
         started = time.perf_counter()
         snapshot = service.plan()
         scan_seconds = time.perf_counter() - started
-        sim_calls = int(_admin(port, "GET", "/admin/stats")["armCallsTotal"]) - sim_before
+        sim_calls = int(admin_call(port, "GET", "/admin/stats")["armCallsTotal"]) - sim_before
         calls = counter.snapshot()
         total = counter.total
         versions = sum(q.versions for q in snapshot.plan.quota)

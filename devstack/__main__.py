@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import signal
-import ssl
 import sys
 import threading
 import time
@@ -33,8 +32,8 @@ from types import FrameType
 from typing import Any
 
 from devstack import azurite, servicebus
+from devstack.armsim.launcher import admin_call, start_armsim
 from devstack.armsim.launcher import healthy as armsim_healthy
-from devstack.armsim.launcher import start_armsim
 from devstack.procs import ManagedProcess, StartupError, port_accepts, start_process
 from devstack.tls import ensure_certificate
 
@@ -79,13 +78,9 @@ class Layout:
         return self.project_root / ".devstack" / "tls"
 
 
-def _ssl_context(cert: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(cert))
-
-
-def _http_ok(url: str, *, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> bool:
+def _http_ok(url: str, *, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -249,17 +244,11 @@ def seed(layout: Layout) -> int:
     into, in the running ARM simulator (what ``make demo`` seeds too)."""
     from devstack.stack import dev_resources  # noqa: PLC0415
 
-    request = urllib.request.Request(
-        f"https://127.0.0.1:{layout.ports['armsim']}/admin/seed",
-        data=json.dumps({"resources": dev_resources()}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    context = _ssl_context(layout.tls_dir / "cert.pem")
     try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            body = json.loads(response.read() or b"{}")
-    except (urllib.error.URLError, OSError) as error:
+        body = admin_call(
+            layout.ports["armsim"], "POST", "/admin/seed", {"resources": dev_resources()}
+        )
+    except OSError as error:
         raise DevstackError(
             f"the ARM simulator on port {layout.ports['armsim']} did not take the seed: {error}"
         ) from error
@@ -275,16 +264,10 @@ def register_arm_webhook(layout: Layout) -> None:
         "url": f"http://127.0.0.1:{layout.ports['host']}/eventgrid/api/events",
         "eventTypes": list(ARM_EVENT_TYPES),
     }
-    request = urllib.request.Request(
-        f"https://127.0.0.1:{layout.ports['armsim']}/admin/webhooks",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    context = _ssl_context(layout.tls_dir / "cert.pem")
-    with urllib.request.urlopen(request, timeout=10, context=context) as response:
-        if response.status not in (200, 201):
-            raise DevstackError(f"ARM simulator refused the webhook: HTTP {response.status}")
+    try:
+        admin_call(layout.ports["armsim"], "POST", "/admin/webhooks", body)
+    except OSError as error:
+        raise DevstackError(f"ARM simulator refused the webhook: {error}") from error
 
 
 # ----- commands ---------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import ssl
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +36,7 @@ from azure.storage.blob import BlobServiceClient
 
 from devstack import __main__ as devstack_cli
 from devstack import azurite, servicebus
+from devstack.armsim.launcher import admin_call
 from devstack.procs import ManagedProcess, free_port
 from devstack.vhdgen import dynamic_footer, upload_fixed_vhd
 
@@ -265,17 +265,12 @@ class LocalStack:
     # --- the ARM simulator's admin API --------------------------------------------------------
     def arm_admin(self, path: str, body: Any | None = None, method: str = "POST") -> Any:
         """``/admin/{path}`` of the simulator: ``method`` with a JSON body, GET without one."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.arm_url}/admin/{path}",
-            data=data,
-            method=method if data is not None else "GET",
-            headers={"Content-Type": "application/json"},
+        return admin_call(
+            self.layout.ports["armsim"],
+            method if body is not None else "GET",
+            f"/admin/{path}",
+            body,
         )
-        context = ssl.create_default_context(cafile=str(self.ca_bundle))
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
 
     def seed(self, *resources: dict[str, Any]) -> None:
         """Create resources directly in the simulator (parents first; see the builders)."""

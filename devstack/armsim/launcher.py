@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from devstack.procs import ManagedProcess, start_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IDENTITY_HEADER = "armsim-identity-header"
+
+
+def admin_call(
+    port: int, method: str, path: str, body: Any = None, *, timeout: float = 10.0
+) -> Any:
+    """One call to the simulator's admin API (plain HTTP on its port): the JSON answer, or
+    ``None`` for an empty one. HTTP errors raise ``urllib.error.HTTPError`` (an ``OSError``)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        payload = reply.read()
+    return json.loads(payload) if payload else None
 
 
 def healthy(port: int) -> bool:

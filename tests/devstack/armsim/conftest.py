@@ -3,9 +3,7 @@ tmp ``--data``), the managed-identity environment, SDK client and raw-HTTP helpe
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +14,7 @@ import requests
 from azure.identity import ManagedIdentityCredential
 from azure.mgmt.compute import ComputeManagementClient
 
-from devstack.armsim.launcher import healthy, start_armsim
+from devstack.armsim.launcher import admin_call, healthy, start_armsim
 from devstack.procs import ManagedProcess, free_port, wait_until
 from tests.conftest import AzuriteInstance, TlsFiles
 
@@ -75,15 +73,7 @@ class ArmSim:
             self.process.kill()
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as reply:
-            return json.loads(reply.read() or b"null")
+        return admin_call(self.port, method, path, body, timeout=HTTP_TIMEOUT)
 
     def reset(self) -> None:
         self.admin("POST", "/admin/reset", {})
