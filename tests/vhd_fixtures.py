@@ -60,3 +60,25 @@ def qemu_fixed_vhd(directory: Path, size: int, *, force_size: bool, name: str = 
 def qemu_dynamic_vhd(directory: Path, size: int = 21 * MIB) -> Path:
     raw = make_raw(directory / "dynamic-source.raw", size, content=b"\x01" * 4096)
     return qemu_convert(raw, directory / "dynamic.vhd", "vpc", "subformat=dynamic")
+
+
+class TailOnlyReader:
+    """A huge 'file' that is holes except for its last 512 bytes (beyond what ext4 allows)."""
+
+    def __init__(self, size: int, tail: bytes) -> None:
+        self._size, self._tail = size, tail
+        self.bytes_read = 0
+        self.reads = 0
+
+    def size(self) -> int:
+        return self._size
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        self.reads += 1
+        start = self._size - len(self._tail)
+        data = bytes(
+            self._tail[i - start] if i >= start else 0
+            for i in range(offset, min(offset + length, self._size))
+        )
+        self.bytes_read += len(data)
+        return data

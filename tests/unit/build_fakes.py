@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.build_records import BuildRecords
@@ -18,7 +17,7 @@ from shared.request import DefinitionSpec, VhdSource
 from shared.settings import SettingName, Settings
 from shared.version_reservations import VersionReservations
 from shared.vhd import DetectedFormat, VhdReport
-from tests.unit.ledger_fakes import InMemoryLedgerStore
+from tests.unit.ledger_fakes import Clock, InMemoryLedgerStore
 
 SUB = "6e0f4b2c-1d3a-4c5e-9f7a-2b8c4d6e8f01"
 
@@ -180,17 +179,6 @@ class FakeVhdInspector:
             detected_format=DetectedFormat.VHD_FIXED,
             virtual_size=1024 * 1024,
         )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.ledger import StaleWrite
@@ -63,3 +64,16 @@ class InMemoryLedgerStore:
         if etag is not None and current[1] != etag:
             raise StaleWrite(key)
         del self._docs[key]
+
+
+class Clock:
+    """A settable clock for the services under test (``clock=...``)."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

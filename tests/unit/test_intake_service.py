@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,13 +21,13 @@ from shared.intake import (
     SnapshotWritten,
     vhd_request_id,
 )
-from shared.ledger import StaleWrite
 from shared.messaging import OutgoingMessage
 from shared.request import parse_build_request
 from shared.resource_ids import ResourceId, parse_resource_id
 from shared.settings import Settings
 from shared.vhd import MIB, VhdReport, build_fixed_footer, inspect_vhd
-from tests.unit.ledger_fakes import InMemoryLedgerStore
+from tests.unit.ledger_fakes import Clock, InMemoryLedgerStore
+from tests.vhd_fixtures import TailOnlyReader
 
 SUB = "00000000-0000-0000-0000-000000000000"
 ACCOUNT_ID = (
@@ -56,50 +56,6 @@ ROUTES: list[dict[str, Any]] = [
     }
 ]
 SETTLE = 30
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Store(InMemoryLedgerStore):
-    def delete(self, key: str, *, etag: str | None) -> None:
-        current = self._docs.get(key)
-        if current is None:
-            return
-        if etag is not None and current[1] != etag:
-            raise StaleWrite(key)
-        del self._docs[key]
-
-
-class TailReader:
-    """A RangeReader of a sparse blob: zeros, then ``tail`` as the last bytes."""
-
-    def __init__(self, size: int, tail: bytes) -> None:
-        self._size, self._tail = size, tail
-        self.bytes_read = 0
-        self.reads = 0
-
-    def size(self) -> int:
-        return self._size
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        self.reads += 1
-        tail_start = self._size - len(self._tail)
-        data = bytearray(length)
-        for index in range(length):
-            position = offset + index
-            if position >= tail_start:
-                data[index] = self._tail[position - tail_start]
-        self.bytes_read += length
-        return bytes(data)
 
 
 @dataclass
@@ -136,7 +92,7 @@ class FakeBlobs:
     def inspect_vhd(self, url: str) -> VhdReport:
         self.footer_reads += 1
         found = self.blobs[url]
-        return inspect_vhd(TailReader(found.size, found.tail))
+        return inspect_vhd(TailOnlyReader(found.size, found.tail))
 
     # helpers
     def create_page_blob(self, url: str = VHD, **kwargs: Any) -> FakeBlob:
@@ -197,8 +153,8 @@ class World:
     snapshots: FakeSnapshots
     bus: Bus
     clock: Clock
-    pending: Store
-    done: Store
+    pending: InMemoryLedgerStore
+    done: InMemoryLedgerStore
     settings: Settings
 
 
@@ -213,8 +169,13 @@ def make_world(**environ: str) -> World:
             **environ,
         }
     )
-    blobs, snapshots, bus, clock = FakeBlobs(), FakeSnapshots(), Bus(), Clock()
-    pending, done = Store(), Store()
+    blobs, snapshots, bus, clock = (
+        FakeBlobs(),
+        FakeSnapshots(),
+        Bus(),
+        Clock(datetime(2026, 11, 16, 12, 0, tzinfo=UTC)),
+    )
+    pending, done = InMemoryLedgerStore(), InMemoryLedgerStore()
     service = IntakeService(
         settings,
         blobs=blobs,

@@ -34,6 +34,7 @@ from shared.vhd import (
     parse_footer,
 )
 from tests.vhd_fixtures import (
+    TailOnlyReader,
     make_raw,
     qemu_convert,
     qemu_dynamic_vhd,
@@ -49,28 +50,6 @@ def inspect_file(path: Path) -> tuple[VhdReport, FileRangeReader]:
 
 def rules(report: VhdReport) -> list[str]:
     return [problem.rule for problem in report.problems]
-
-
-class TailOnlyReader:
-    """A huge 'file' that is holes except for its last 512 bytes (beyond what ext4 allows)."""
-
-    def __init__(self, size: int, tail: bytes) -> None:
-        self._size, self._tail = size, tail
-        self.bytes_read = 0
-        self.reads = 0
-
-    def size(self) -> int:
-        return self._size
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        self.reads += 1
-        start = self._size - len(self._tail)
-        data = bytes(
-            self._tail[i - start] if i >= start else 0
-            for i in range(offset, min(offset + length, self._size))
-        )
-        self.bytes_read += len(data)
-        return data
 
 
 # ---------------------------------------------------------------- accepted
