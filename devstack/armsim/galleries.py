@@ -197,19 +197,7 @@ class GalleryHandlers:
             return self._delete_version(request, ref, stored)
         if self.sim.store.count_children(ref.key):
             raise ArmError(409, "CannotDeleteResource", NESTED_RESOURCES_MESSAGE)
-        operation = operations.new_operation(
-            kind="delete",
-            resource_key=ref.key,
-            resource_id=ref.id,
-            location=str(stored.body.get("location", "")),
-            api_version=request.api_version,
-            clock=self.sim.clock,
-            build=operations.QUICK_OPERATION_SECONDS,
-        )
-        self._start(operation)
-        stored.meta["operationId"] = operation["id"]
-        self.sim.store.put(stored)
-        return Reply(202, None, self.sim.async_headers(operation, delete=True))
+        return self._start_delete(request, ref, stored, operations.QUICK_OPERATION_SECONDS)
 
     # ---------------------------------------------------------------- galleries
     def put_gallery(self, request: Request, ref: ResourceRef) -> Reply:
@@ -553,6 +541,13 @@ class GalleryHandlers:
             raise ArmError(
                 409, "DeleteGalleryImageVersionBlockedBeforeEndOfLife", BLOCKED_BEFORE_EOL_MESSAGE
             )
+        seconds = operations.VERSION_DELETE_SECONDS * self.sim.faults.slow_operations
+        return self._start_delete(request, ref, stored, seconds)
+
+    def _start_delete(
+        self, request: Request, ref: ResourceRef, stored: StoredResource, seconds: float
+    ) -> Reply:
+        """Start the delete operation of ``stored`` and answer 202 with its monitor headers."""
         operation = operations.new_operation(
             kind="delete",
             resource_key=ref.key,
@@ -560,7 +555,7 @@ class GalleryHandlers:
             location=str(stored.body.get("location", "")),
             api_version=request.api_version,
             clock=self.sim.clock,
-            build=operations.VERSION_DELETE_SECONDS * self.sim.faults.slow_operations,
+            build=seconds,
         )
         self._start(operation)
         stored.meta["operationId"] = operation["id"]
