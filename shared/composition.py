@@ -16,7 +16,7 @@ from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, ContainerClient
 
     from shared.adapters.blob_audit_store import BlobAuditStore
     from shared.adapters.compute_gallery import ComputeClients, ComputeGallery
@@ -76,12 +76,17 @@ def gallery() -> ComputeGallery:
     return ComputeGallery(compute_clients())
 
 
+def ledger_container() -> ContainerClient:
+    """The container of the ledger, build records and version reservations (by prefix)."""
+    return blob_service().get_container_client(settings().ledger_container)
+
+
 @functools.cache
 def ledger() -> SourceLedger:
     from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
     from shared.ledger import SourceLedger, build_id_for  # noqa: PLC0415
 
-    container = blob_service().get_container_client(settings().ledger_container)
+    container = ledger_container()
     return SourceLedger(
         BlobLedgerStore(container),
         clock=utc_now,
@@ -119,7 +124,7 @@ def build_service() -> BuildService:
     from shared.version_reservations import VersionReservations  # noqa: PLC0415
 
     current = settings()
-    container = blob_service().get_container_client(current.ledger_container)
+    container = ledger_container()
     bus = messaging()
     return BuildService(
         settings=current,
@@ -141,7 +146,7 @@ def build_records() -> BuildRecords:
     from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
     from shared.build_records import BuildRecords  # noqa: PLC0415
 
-    container = blob_service().get_container_client(settings().ledger_container)
+    container = ledger_container()
     return BuildRecords(BlobLedgerStore(container, prefix="builds/"), clock=utc_now)
 
 
