@@ -27,9 +27,9 @@ from devstack.procs import free_port
 from devstack.stack import StaticToken
 from devstack.tls import ensure_certificate
 from shared.adapters.gallery_inventory import arm_lifecycle_adapters
-from shared.lifecycle import LifecyclePolicy
-from shared.lifecycle_service import DeletePacer, LifecycleService
-from shared.settings import SettingName, Settings
+from shared.core.settings import SettingName, Settings
+from shared.lifecycle.plan import LifecyclePolicy
+from shared.lifecycle.service import DeletePacer, LifecycleService
 
 logger = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ from devstack.stack import (
     start_local_stack,
     storage_account_resource,
 )
-from shared.ledger import build_id_for
+from shared.builds.ledger import build_id_for
 
 logger = logging.getLogger(__name__)
 

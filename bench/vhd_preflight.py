@@ -22,7 +22,7 @@ from typing import Any
 from bench.common import Check, Section, kib, peak_allocation, time_calls
 from devstack.vhdgen import upload_fixed_vhd, write_fixed_vhd
 from shared.cli.__main__ import main as galleryctl
-from shared.vhd import GIB, FileRangeReader, VhdReport, inspect_vhd
+from shared.vhd.preflight import GIB, FileRangeReader, VhdReport, inspect_vhd
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _blob_rows(section: Section, workdir: Path) -> None:
         blob_client_from_url,
         open_blob_reader,
     )
-    from shared.settings import Settings  # noqa: PLC0415
+    from shared.core.settings import Settings  # noqa: PLC0415
 
     port = free_port()
     process = start_azurite(port, workdir / "azurite", workdir / "azurite.log", timeout=30)

@@ -18,7 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.vhd import FOOTER_SIZE, DiskType, build_fixed_footer, build_footer, parse_footer
+from shared.vhd.preflight import (
+    FOOTER_SIZE,
+    DiskType,
+    build_fixed_footer,
+    build_footer,
+    parse_footer,
+)
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient

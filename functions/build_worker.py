@@ -1,9 +1,10 @@
 """Service Bus queue trigger on ``image-builds``: one build request per message.
 
-Thin: parse the trigger into an :class:`~shared.messaging.IncomingMessage`, hand it to the build
+Thin: parse the trigger into an :class:`~shared.core.messaging.IncomingMessage`, hand it to the
+build
 service. Invalid or impossible requests are dead-lettered by the service with a reason and a
 description and the message completes; transient errors are retried later by the service (a
-delayed copy, or the tracker); a :class:`~shared.errors.TransientError` that still escapes
+delayed copy, or the tracker); a :class:`~shared.core.errors.TransientError` that still escapes
 (Service Bus itself unavailable) propagates, so the host abandons the message and Service Bus
 redelivers it.
 """
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 import azure.functions as func
 
 from shared import composition
-from shared.errors import TransientError
-from shared.messaging import ATTEMPT_PROPERTY, IncomingMessage
+from shared.core.errors import TransientError
+from shared.core.messaging import ATTEMPT_PROPERTY, IncomingMessage
 
 logger = logging.getLogger(__name__)
 

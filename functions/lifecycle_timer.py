@@ -13,7 +13,7 @@ import logging
 import azure.functions as func
 
 from shared import composition
-from shared.errors import PermanentError
+from shared.core.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Event Grid trigger: ``Microsoft.Resources.ResourceWriteSuccess`` of a snapshot.
 
-Thin: parse the event into a :class:`~shared.intake.SnapshotWritten` (other resource writes are
+Thin: parse the event into a :class:`~shared.intake.service.SnapshotWritten` (other resource
+writes are
 ignored), hand it to the intake service: a snapshot tagged ``gallery-publish`` is queued once it
 is usable; later writes of a snapshot already queued are ignored (docs/intake.md). Transient and
 configuration errors propagate, so Event Grid retries the delivery.
@@ -13,8 +14,8 @@ import logging
 import azure.functions as func
 
 from shared import composition
-from shared.errors import PipelineError
-from shared.intake import parse_snapshot_write
+from shared.core.errors import PipelineError
+from shared.intake.service import parse_snapshot_write
 
 logger = logging.getLogger(__name__)
 

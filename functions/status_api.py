@@ -16,9 +16,9 @@ from typing import Any
 import azure.functions as func
 
 from shared import composition
-from shared.errors import PipelineError, ValidationFailed
-from shared.status import build_list, build_view, source_view
-from shared.submission import problems_document, submit_request
+from shared.builds.status import build_list, build_view, source_view
+from shared.builds.submission import problems_document, submit_request
+from shared.core.errors import PipelineError, ValidationFailed
 
 bp = func.Blueprint()
 

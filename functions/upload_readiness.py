@@ -16,7 +16,7 @@ from collections import Counter
 import azure.functions as func
 
 from shared import composition
-from shared.errors import PermanentError
+from shared.core.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 

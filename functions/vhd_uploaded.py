@@ -1,9 +1,10 @@
 """Event Grid trigger: ``Microsoft.Storage.BlobCreated`` for ``<name>.vhd`` and ``<name>.vhd.json``.
 
-Thin: parse the event into a :class:`~shared.intake.BlobCreated`, hand it to the intake service,
+Thin: parse the event into a :class:`~shared.intake.service.BlobCreated`, hand it to the intake
+service,
 which queues a build request once the upload is committed (docs/intake.md). It never binds or
 downloads the blob: the service reads properties, the manifest and the 512-byte footer.
-A :class:`~shared.errors.TransientError` (or a configuration error) propagates, so Event Grid
+A :class:`~shared.core.errors.TransientError` (or a configuration error) propagates, so Event Grid
 retries the delivery and, in the end, dead-letters the event: nothing is lost.
 """
 
@@ -14,8 +15,8 @@ import logging
 import azure.functions as func
 
 from shared import composition
-from shared.errors import PermanentError, PipelineError
-from shared.intake import parse_blob_created
+from shared.core.errors import PermanentError, PipelineError
+from shared.intake.service import parse_blob_created
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Wires ports to adapters from the one :class:`~shared.settings.Settings` object.
+"""Wires ports to adapters from the one :class:`~shared.core.settings.Settings` object.
 
 Handlers in ``functions/`` call these factories; each builds its object once per process (the
 SDK clients keep connections open) from ``os.environ``. Tests that change the environment call
@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from shared.adapters.blob_audit_store import BlobAuditStore
     from shared.adapters.compute_gallery import ComputeClients, ComputeGallery
     from shared.adapters.service_bus import ServiceBusMessaging
-    from shared.build_records import BuildRecords
-    from shared.builds import BuildService
-    from shared.intake import IntakeService
-    from shared.ledger import SourceLedger
-    from shared.lifecycle_service import LifecycleService
+    from shared.builds.ledger import SourceLedger
+    from shared.builds.records import BuildRecords
+    from shared.builds.service import BuildService
+    from shared.intake.service import IntakeService
+    from shared.lifecycle.service import LifecycleService
 
 
 def utc_now() -> datetime:
@@ -84,7 +84,7 @@ def ledger_container() -> ContainerClient:
 @functools.cache
 def ledger() -> SourceLedger:
     from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
-    from shared.ledger import SourceLedger, build_id_for  # noqa: PLC0415
+    from shared.builds.ledger import SourceLedger, build_id_for  # noqa: PLC0415
 
     container = ledger_container()
     return SourceLedger(
@@ -120,8 +120,8 @@ def build_service() -> BuildService:
     """The build worker's and tracker's service, wired to Azure."""
     from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
     from shared.adapters.vhd_inspector import BlobVhdInspector  # noqa: PLC0415
-    from shared.builds import BuildService  # noqa: PLC0415
-    from shared.version_reservations import VersionReservations  # noqa: PLC0415
+    from shared.builds.reservations import VersionReservations  # noqa: PLC0415
+    from shared.builds.service import BuildService  # noqa: PLC0415
 
     current = settings()
     container = ledger_container()
@@ -144,7 +144,7 @@ def build_service() -> BuildService:
 @functools.cache
 def build_records() -> BuildRecords:
     from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
-    from shared.build_records import BuildRecords  # noqa: PLC0415
+    from shared.builds.records import BuildRecords  # noqa: PLC0415
 
     container = ledger_container()
     return BuildRecords(BlobLedgerStore(container, prefix="builds/"), clock=utc_now)
@@ -163,8 +163,8 @@ def lifecycle_audit() -> BlobAuditStore:
 def lifecycle_service() -> LifecycleService:
     """The lifecycle timer's (and ``galleryctl lifecycle``'s) service, wired to Azure."""
     from shared.adapters.gallery_inventory import arm_lifecycle_adapters  # noqa: PLC0415
-    from shared.lifecycle_events import TopicEventSink  # noqa: PLC0415
-    from shared.lifecycle_service import (  # noqa: PLC0415
+    from shared.lifecycle.events import TopicEventSink  # noqa: PLC0415
+    from shared.lifecycle.service import (  # noqa: PLC0415
         DeletePacer,
         LifecycleService,
         policy_from_settings,
@@ -190,7 +190,7 @@ def intake_service() -> IntakeService:
     """Upload and snapshot intake (``functions/vhd_uploaded``, ``snapshot_created``, re-check)."""
     from shared.adapters.blob_uploads import BlobIntakeStore, BlobUploads  # noqa: PLC0415
     from shared.adapters.compute_snapshots import ComputeSnapshots  # noqa: PLC0415
-    from shared.intake import IntakeService  # noqa: PLC0415
+    from shared.intake.service import IntakeService  # noqa: PLC0415
 
     current = settings()
     container = blob_service().get_container_client(current.intake.container)

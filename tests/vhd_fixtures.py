@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from shared.vhd import MIB
+from shared.vhd.preflight import MIB
 
 QEMU_TIMEOUT_SECONDS = 30
 

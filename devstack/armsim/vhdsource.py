@@ -2,7 +2,7 @@
 
 The blob URL in the version request is resolved against the storage account's blob endpoint;
 the simulator reads with its configured connection string (Azurite's well-known key), at most
-two 512-byte ranges, and checks the footer with :func:`shared.vhd.inspect_vhd`.
+two 512-byte ranges, and checks the footer with :func:`shared.vhd.preflight.inspect_vhd`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from devstack.armsim.store import StoredResource
-from shared.vhd import inspect_vhd
+from shared.vhd.preflight import inspect_vhd
 
 BLOB_TIMEOUT_SECONDS = 10
 
 
 class BlobRangeReader:
-    """A ``shared.vhd.RangeReader`` over one blob; knows its blob type."""
+    """A ``shared.vhd.preflight.RangeReader`` over one blob; knows its blob type."""
 
     def __init__(self, blob: BlobClient) -> None:
         self._blob = blob

@@ -1,2 +1,2 @@
 """Adapters: the only code that imports Azure SDKs; each one translates SDK errors into
-:mod:`shared.errors` so the domain and the handlers never see azure-core exceptions."""
+:mod:`shared.core.errors` so the domain and the handlers never see azure-core exceptions."""

@@ -19,14 +19,14 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from shared.errors import (
+from shared.core.errors import (
     ConflictError,
     NotFoundError,
     PermanentError,
     PipelineError,
     TransientError,
 )
-from shared.redaction import redact_secrets
+from shared.core.redaction import redact_secrets
 
 #: ARM error codes that mean "try again later" whatever the HTTP status says.
 RETRYABLE_ERROR_CODES = frozenset(

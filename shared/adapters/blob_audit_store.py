@@ -21,14 +21,14 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from shared.errors import TransientError
+from shared.core.errors import TransientError
 
 _JSON = ContentSettings(content_type="application/json")
 RUNS_PREFIX = "runs/"
 
 
 class BlobAuditStore:
-    """:class:`shared.lifecycle.AuditStore` over one container (created on first write)."""
+    """:class:`shared.lifecycle.plan.AuditStore` over one container (created on first write)."""
 
     def __init__(
         self,

@@ -17,8 +17,8 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from shared.errors import TransientError
-from shared.ledger import StaleWrite
+from shared.builds.ledger import StaleWrite
+from shared.core.errors import TransientError
 
 _JSON = ContentSettings(content_type="application/json")
 #: Default blob name prefix: the per-source ledger. Other CAS documents use their own prefix.
@@ -26,7 +26,7 @@ SOURCES_PREFIX = "sources/"
 
 
 class BlobLedgerStore:
-    """:class:`shared.ledger.LedgerStore` over one blob container (created on first use).
+    """:class:`shared.builds.ledger.LedgerStore` over one blob container (created on first use).
 
     Documents are blobs ``<prefix><key>.json``; the same store serves any keyed JSON document
     that needs compare-and-swap (build records, version reservations, pending uploads).

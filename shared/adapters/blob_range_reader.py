@@ -1,4 +1,4 @@
-"""A :class:`shared.vhd.RangeReader` over a blob: properties once, then small ranged GETs.
+"""A :class:`shared.vhd.preflight.RangeReader` over a blob: properties once, then small ranged GETs.
 
 Why not ``BlobClient.download_blob(offset, length)``: for a *page* blob the SDK's downloader
 follows its first ranged GET with an unpaged Get Page Ranges call over the whole blob (to skip
@@ -29,13 +29,13 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobClient
 
-from shared.errors import NotFoundError, PermanentError, PipelineError, TransientError
-from shared.redaction import redact_secrets, strip_query
+from shared.core.errors import NotFoundError, PermanentError, PipelineError, TransientError
+from shared.core.redaction import redact_secrets, strip_query
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from shared.settings import Settings
+    from shared.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _retry_after(error: HttpResponseError) -> float | None:
 
 
 def translate_storage_error(error: AzureError, url: str, action: str) -> PipelineError:
-    """Map an azure-core exception to :mod:`shared.errors`; ``url`` is printed without SAS."""
+    """Map an azure-core exception to :mod:`shared.core.errors`; ``url`` is printed without SAS."""
     where = strip_query(url)
     if isinstance(error, ResourceNotFoundError):
         return NotFoundError(f"{action}: blob not found: {where}", reason="BlobNotFound")

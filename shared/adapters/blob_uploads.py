@@ -1,6 +1,7 @@
 """Upload blobs for intake over azure-storage-blob: properties, manifests, the VHD footer.
 
-:class:`BlobUploads` implements :class:`shared.intake.UploadBlobs`. It never downloads a VHD:
+:class:`BlobUploads` implements :class:`shared.intake.service.UploadBlobs`. It never downloads a
+VHD:
 ``state`` is one HEAD (Get Blob Properties), ``inspect_vhd`` one HEAD and one 512-byte ranged GET
 (:mod:`shared.adapters.blob_range_reader`), and ``read_small`` reads at most ``max_bytes + 1``
 bytes of a manifest. One ``BlobServiceClient`` is kept per storage endpoint: from the app's
@@ -32,12 +33,12 @@ from shared.adapters.blob_range_reader import (
     connection_string_blob_endpoint,
     translate_storage_error,
 )
-from shared.blob_urls import InvalidBlobUrl, parse_blob_url
-from shared.errors import PermanentError
-from shared.intake import BlobState, SmallBlob
-from shared.redaction import strip_query
-from shared.settings import Settings
-from shared.vhd import VhdReport, inspect_vhd
+from shared.core.blob_urls import InvalidBlobUrl, parse_blob_url
+from shared.core.errors import PermanentError
+from shared.core.redaction import strip_query
+from shared.core.settings import Settings
+from shared.intake.service import BlobState, SmallBlob
+from shared.vhd.preflight import VhdReport, inspect_vhd
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -49,7 +50,8 @@ TIMEOUT_SECONDS = 30
 
 
 class BlobUploads:
-    """:class:`shared.intake.UploadBlobs` over azure-storage-blob (see the module docstring)."""
+    """:class:`shared.intake.service.UploadBlobs` over azure-storage-blob (see the module
+    docstring)."""
 
     def __init__(self, settings: Settings, credential: Callable[[], TokenCredential]) -> None:
         self._settings = settings

@@ -2,7 +2,7 @@
 
 Long-running operations are started with ``polling=False``: the PUT or DELETE is sent, its first
 response parsed, and nothing polls in the background; the tracker follows up later with GETs.
-Bodies go out as JSON bytes, so the wire shape is exactly :mod:`shared.image_version_body`.
+Bodies go out as JSON bytes, so the wire shape is exactly :mod:`shared.builds.version_body`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from azure.core.credentials import TokenCredential
 from azure.mgmt.compute import ComputeManagementClient
 
 from shared.adapters.azure_errors import azure_call
-from shared.errors import NotFoundError, TransientError
-from shared.gallery import DefinitionRef, VersionRef, VersionStatus
-from shared.request import DefinitionSpec
-from shared.settings import Settings
+from shared.builds.gallery import DefinitionRef, VersionRef, VersionStatus
+from shared.contract.request import DefinitionSpec
+from shared.core.errors import NotFoundError, TransientError
+from shared.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ def _json_bytes(body: Mapping[str, Any]) -> io.BytesIO:
 
 
 class ComputeGallery:
-    """:class:`shared.gallery.GalleryPort` backed by ``ComputeManagementClient`` instances."""
+    """:class:`shared.builds.gallery.GalleryPort` backed by ``ComputeManagementClient``
+    instances."""
 
     def __init__(
         self,

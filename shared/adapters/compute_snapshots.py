@@ -1,4 +1,4 @@
-"""Snapshots for intake over azure-mgmt-compute: :class:`shared.intake.SnapshotReader`.
+"""Snapshots for intake over azure-mgmt-compute: :class:`shared.intake.service.SnapshotReader`.
 
 One GET per look (``snapshots.get``; the ``LowCostGet`` throttling bucket). A snapshot that does
 not exist (deleted meanwhile, or its resource group) is ``None``; every other failure is
@@ -14,10 +14,10 @@ from azure.mgmt.compute import ComputeManagementClient
 
 from shared.adapters.azure_errors import azure_call
 from shared.adapters.compute_gallery import ComputeClients
-from shared.errors import NotFoundError
-from shared.intake import SnapshotState
-from shared.request import format_timestamp
-from shared.resource_ids import ResourceId, parse_resource_id
+from shared.contract.request import format_timestamp
+from shared.core.errors import NotFoundError
+from shared.core.resource_ids import ResourceId, parse_resource_id
+from shared.intake.service import SnapshotState
 
 
 class ComputeSnapshots:

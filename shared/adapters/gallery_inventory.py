@@ -1,11 +1,11 @@
 """The lifecycle's ARM side over azure-mgmt-compute 39.x: listing, writing, and counting calls.
 
-* :class:`ArmGalleryInventory` (``shared.lifecycle_service.GalleryInventory``): one GET per
+* :class:`ArmGalleryInventory` (``shared.lifecycle.service.GalleryInventory``): one GET per
   gallery, its definitions listed page by page, and one version list per definition (never a GET
   per version); the VM and scale-set models of a subscription listed (``list_all``) for image
   references. SDK models are read as the wire mappings they wrap and turned into small facts
   item by item, so no page is kept.
-* :class:`ArmGalleryWriter` (``shared.lifecycle.GalleryWriter``): deprecate = GET + PATCH
+* :class:`ArmGalleryWriter` (``shared.lifecycle.plan.GalleryWriter``): deprecate = GET + PATCH
   (``excludeFromLatest=true``, tags merged into the existing ones, optional replica reduction);
   delete = GET + DELETE with ``polling=False``. The GET re-reads the version just before the
   change: a ``lifecycle=hold`` tag set after the plan was made wins, and a version already gone
@@ -35,11 +35,11 @@ from azure.mgmt.compute import ComputeManagementClient
 
 from shared.adapters.azure_errors import azure_call
 from shared.adapters.compute_gallery import ComputeClients, build_compute_client
-from shared.errors import NotFoundError, PermanentError
-from shared.lifecycle import HOLD, LIFECYCLE_TAG, DefinitionFacts, VersionFacts
-from shared.lifecycle_service import GalleryHeader, GalleryRef, GallerySearch, ImageReference
-from shared.resource_ids import InvalidResourceId, parse_resource_id
-from shared.settings import Settings
+from shared.core.errors import NotFoundError, PermanentError
+from shared.core.resource_ids import InvalidResourceId, parse_resource_id
+from shared.core.settings import Settings
+from shared.lifecycle.plan import HOLD, LIFECYCLE_TAG, DefinitionFacts, VersionFacts
+from shared.lifecycle.service import GalleryHeader, GalleryRef, GallerySearch, ImageReference
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _image_reference(consumer_id: str, storage: JsonObject | None) -> ImageRefer
 
 
 class ArmGalleryInventory:
-    """:class:`shared.lifecycle_service.GalleryInventory` over ``ComputeManagementClient``."""
+    """:class:`shared.lifecycle.service.GalleryInventory` over ``ComputeManagementClient``."""
 
     def __init__(
         self,
@@ -265,7 +265,7 @@ def reduced_regions(profile: JsonObject, replicas: int) -> list[dict[str, Any]] 
 
 
 class ArmGalleryWriter:
-    """:class:`shared.lifecycle.GalleryWriter` over ``ComputeManagementClient``."""
+    """:class:`shared.lifecycle.plan.GalleryWriter` over ``ComputeManagementClient``."""
 
     def __init__(self, client_for_subscription: Callable[[str], ComputeManagementClient]) -> None:
         self._client = ComputeClients(client_for_subscription)

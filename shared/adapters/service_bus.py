@@ -3,7 +3,7 @@
 One ``ServiceBusClient`` per process, built from ``ServiceBusConnection`` (a connection string,
 e.g. the local emulator) or ``ServiceBusConnection__fullyQualifiedNamespace`` with a token
 credential (managed identity). Senders are cached per entity and dropped after a failure. Every
-operation has a timeout; failures become :class:`~shared.errors.TransientError`.
+operation has a timeout; failures become :class:`~shared.core.errors.TransientError`.
 
 Dead-lettering a rejected request: the Functions Python Service Bus binding completes or
 abandons the trigger message but cannot dead-letter it with a reason (``autoCompleteMessages``
@@ -35,10 +35,10 @@ from azure.servicebus import (
 )
 from azure.servicebus.exceptions import ServiceBusError
 
-from shared.errors import PermanentError, TransientError
-from shared.messaging import OutgoingMessage
-from shared.redaction import redact_secrets
-from shared.settings import Settings
+from shared.core.errors import PermanentError, TransientError
+from shared.core.messaging import OutgoingMessage
+from shared.core.redaction import redact_secrets
+from shared.core.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

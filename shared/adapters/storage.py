@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from azure.storage.blob import BlobServiceClient
 
-from shared.errors import PermanentError
-from shared.settings import SettingName, Settings
+from shared.core.errors import PermanentError
+from shared.core.settings import SettingName, Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -6,16 +6,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shared.adapters.blob_range_reader import open_blob_reader
-from shared.request import VhdSource
-from shared.settings import Settings
-from shared.vhd import VhdReport, inspect_vhd
+from shared.contract.request import VhdSource
+from shared.core.settings import Settings
+from shared.vhd.preflight import VhdReport, inspect_vhd
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
 
 class BlobVhdInspector:
-    """:class:`shared.builds.VhdInspector`: SAS URL, the storage connection, or the identity."""
+    """:class:`shared.builds.service.VhdInspector`: SAS URL, the storage connection, or the
+    identity."""
 
     def __init__(self, settings: Settings, credential: Callable[[], TokenCredential]) -> None:
         self._settings = settings

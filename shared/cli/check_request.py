@@ -16,10 +16,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from shared.errors import PermanentError, Problem, ValidationFailed
-from shared.request import parse_build_request
-from shared.settings import Settings
-from shared.validation import Rule, ValidationContext
+from shared.contract.request import parse_build_request
+from shared.contract.rules import Rule, ValidationContext
+from shared.core.errors import PermanentError, Problem, ValidationFailed
+from shared.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 from shared import composition
 from shared.cli.local_settings import add_settings_option, load_settings_file
-from shared.errors import PermanentError, TransientError
-from shared.lifecycle import Action, Plan, RunOutcome
-from shared.lifecycle_service import LifecycleSnapshot
+from shared.core.errors import PermanentError, TransientError
+from shared.lifecycle.plan import Action, Plan, RunOutcome
+from shared.lifecycle.service import LifecycleSnapshot
 
 EXIT_OK = 0
 EXIT_FAILED = 1

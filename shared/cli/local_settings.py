@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from shared.errors import PermanentError
+from shared.core.errors import PermanentError
 
 
 def add_settings_option(parser: argparse.ArgumentParser) -> None:

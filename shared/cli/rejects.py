@@ -16,8 +16,8 @@ import os
 import sys
 
 from shared.cli.local_settings import add_settings_option, load_settings_file
-from shared.errors import PermanentError, TransientError
-from shared.settings import Settings
+from shared.core.errors import PermanentError, TransientError
+from shared.core.settings import Settings
 
 EXIT_OK = 0
 EXIT_USAGE = 2

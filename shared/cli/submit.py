@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.builds.submission import problems_document, submit_request
 from shared.cli.local_settings import add_settings_option, load_settings_file
-from shared.errors import PermanentError, TransientError, ValidationFailed
-from shared.messaging import MessageSender, OutgoingMessage
-from shared.settings import Settings
-from shared.submission import problems_document, submit_request
+from shared.core.errors import PermanentError, TransientError, ValidationFailed
+from shared.core.messaging import MessageSender, OutgoingMessage
+from shared.core.settings import Settings
 
 EXIT_OK = 0
 EXIT_INVALID = 1

@@ -4,7 +4,8 @@ Exit codes: 0 the VHD is valid; 1 it is not (every reason is printed); 2 usage e
 source cannot be read (no such file or blob, access denied, bad URL or settings); 3 storage is
 unavailable right now (timeouts, throttling, 5xx: try again).
 
-Blob URLs are read with at most two small range reads (see :mod:`shared.vhd`). Authentication:
+Blob URLs are read with at most two small range reads (see :mod:`shared.vhd.preflight`).
+Authentication:
 a SAS in the URL; else the ``AzureWebJobsStorage`` connection string when the URL is under its
 blob endpoint (Azurite); else ``DefaultAzureCredential``. URLs are printed without their SAS.
 """
@@ -18,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from shared.errors import NotFoundError, PermanentError, PipelineError, TransientError
-from shared.redaction import strip_query
-from shared.vhd import FileRangeReader, RangeReader, VhdReport, inspect_vhd
+from shared.core.errors import NotFoundError, PermanentError, PipelineError, TransientError
+from shared.core.redaction import strip_query
+from shared.vhd.preflight import FileRangeReader, RangeReader, VhdReport, inspect_vhd
 
 EXIT_VALID: Final = 0
 EXIT_INVALID: Final = 1
@@ -66,7 +67,7 @@ def _open_reader(source: str, timeout: int) -> RangeReader:
     if _is_url(source):
         # Imported here so that checking a local file never loads the Azure SDK.
         from shared.adapters.blob_range_reader import open_blob_reader  # noqa: PLC0415
-        from shared.settings import Settings  # noqa: PLC0415
+        from shared.core.settings import Settings  # noqa: PLC0415
 
         settings = Settings.from_env(os.environ)
         return open_blob_reader(

@@ -12,7 +12,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared.adapters.blob_ledger_store import BlobLedgerStore
-from shared.ledger import ClaimOutcome, SourceLedger, StaleWrite
+from shared.builds.ledger import ClaimOutcome, SourceLedger, StaleWrite
 from tests.conftest import AzuriteInstance
 
 
@@ -83,7 +83,7 @@ def test_recent_keys_come_from_the_listing_newest_first_with_ties_kept(
 
 
 def test_recent_builds_read_only_the_newest_records(store: BlobLedgerStore) -> None:
-    from shared.build_records import BuildPhase, BuildRecord, BuildRecords
+    from shared.builds.records import BuildPhase, BuildRecord, BuildRecords
 
     clock = iter(datetime(2026, 11, 22, 12, m, tzinfo=UTC) for m in range(50))
     records = BuildRecords(store, clock=lambda: next(clock))

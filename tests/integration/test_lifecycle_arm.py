@@ -19,9 +19,9 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.adapters.blob_audit_store import BlobAuditStore
 from shared.adapters.gallery_inventory import arm_lifecycle_adapters
-from shared.lifecycle import DEPRECATED_AT_TAG, Action, LifecyclePolicy, Rule, apply_plan
-from shared.lifecycle_service import DeletePacer, LifecycleService
-from shared.settings import SettingName, Settings
+from shared.core.settings import SettingName, Settings
+from shared.lifecycle.plan import DEPRECATED_AT_TAG, Action, LifecyclePolicy, Rule, apply_plan
+from shared.lifecycle.service import DeletePacer, LifecycleService
 from tests.conftest import AzuriteInstance
 from tests.devstack.armsim.conftest import (
     LOCATION,

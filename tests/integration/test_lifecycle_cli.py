@@ -11,7 +11,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared import composition
 from shared.cli.__main__ import main as galleryctl
-from shared.settings import SettingName
+from shared.core.settings import SettingName
 from tests.conftest import AzuriteInstance
 from tests.devstack.armsim.conftest import RESOURCE_GROUP, SUBSCRIPTION, ArmSim
 from tests.integration.test_lifecycle_arm import EXPECTED, GALLERY, seed_acceptance_gallery

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from devstack.stack import GALLERY, RESOURCE_GROUP, STORAGE_ACCOUNT_ID, build_request_document
-from shared.ledger import build_id_for
+from shared.builds.ledger import build_id_for
 from tests.pipeline.conftest import Stack, wait_for
 
 

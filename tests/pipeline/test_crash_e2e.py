@@ -7,7 +7,7 @@ import signal
 
 from devstack import __main__ as devstack_cli
 from devstack.stack import GALLERY, RESOURCE_GROUP
-from shared.ledger import build_id_for
+from shared.builds.ledger import build_id_for
 from tests.pipeline.conftest import Stack, wait_for
 from tests.pipeline.test_builds_e2e import request
 

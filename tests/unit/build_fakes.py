@@ -7,16 +7,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.build_records import BuildRecords
-from shared.builds import BuildService
-from shared.errors import NotFoundError, TransientError
-from shared.gallery import DefinitionRef, RegionReplication, VersionRef, VersionStatus
-from shared.ledger import SourceLedger, build_id_for
-from shared.messaging import OutgoingMessage
-from shared.request import DefinitionSpec, VhdSource
-from shared.settings import SettingName, Settings
-from shared.version_reservations import VersionReservations
-from shared.vhd import DetectedFormat, VhdReport
+from shared.builds.gallery import DefinitionRef, RegionReplication, VersionRef, VersionStatus
+from shared.builds.ledger import SourceLedger, build_id_for
+from shared.builds.records import BuildRecords
+from shared.builds.reservations import VersionReservations
+from shared.builds.service import BuildService
+from shared.contract.request import DefinitionSpec, VhdSource
+from shared.core.errors import NotFoundError, TransientError
+from shared.core.messaging import OutgoingMessage
+from shared.core.settings import SettingName, Settings
+from shared.vhd.preflight import DetectedFormat, VhdReport
 from tests.unit.ledger_fakes import Clock, InMemoryLedgerStore
 
 SUB = "6e0f4b2c-1d3a-4c5e-9f7a-2b8c4d6e8f01"
@@ -166,7 +166,7 @@ class FakeVhdInspector:
         self.inspected: list[str] = []
 
     def inspect(self, source: VhdSource) -> VhdReport:
-        from shared.errors import Problem
+        from shared.core.errors import Problem
 
         self.inspected.append(source.uri_without_query)
         problem = self.bad.get(source.uri_without_query)

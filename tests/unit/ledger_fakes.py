@@ -1,4 +1,4 @@
-"""An in-memory :class:`shared.ledger.LedgerStore` with real compare-and-swap semantics."""
+"""An in-memory :class:`shared.builds.ledger.LedgerStore` with real compare-and-swap semantics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.ledger import StaleWrite
+from shared.builds.ledger import StaleWrite
 
 
 class InMemoryLedgerStore:

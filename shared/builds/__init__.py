@@ -1,0 +1,1 @@
+"""Builds: worker and tracker, per-source ledger, records, reservations, events, status."""

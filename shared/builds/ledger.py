@@ -1,0 +1,413 @@
+"""The per-source ledger: one build at a time per source, a FIFO of the rest, nothing built twice.
+
+Azure refuses a new image version from a source that is still being built or replicated for
+another version ("Too many requests on source ..."). The ledger keeps one small JSON document per
+source, updated by compare-and-swap on its ETag, holding:
+
+* the build in flight (at most one), with its state ``claimed`` -> ``started``;
+* a FIFO of pending requests that arrived while the source was busy;
+* the request ids recently completed, so a redelivered message is recognised.
+
+Every operation is a read-modify-write retried on a concurrent change, so any number of function
+instances can use it at once. The store behind it is a port (:class:`LedgerStore`); production
+uses a blob container (``shared.adapters.blob_ledger_store``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+from shared.core.errors import TransientError
+
+logger = logging.getLogger(__name__)
+
+#: How many completed request ids each source remembers for idempotency.
+COMPLETED_HISTORY_LIMIT = 200
+#: Attempts of one read-modify-write before giving up with a transient error.
+MAX_CAS_ATTEMPTS = 20
+
+LEDGER_SCHEMA_VERSION = 1
+
+_Result = TypeVar("_Result")
+
+
+class StaleWrite(Exception):
+    """Raised by a :class:`LedgerStore` when the document changed since it was read.
+
+    A signal between store and ledger (the ledger retries), not a failure of the pipeline.
+    """
+
+
+class LedgerStore(Protocol):
+    """Keyed JSON documents with optimistic concurrency (the ETag is opaque)."""
+
+    def read(self, key: str) -> tuple[dict[str, Any], str] | None:
+        """Return ``(document, etag)``, or ``None`` when there is no document for ``key``."""
+        ...
+
+    def write(self, key: str, document: Mapping[str, Any], *, etag: str | None) -> str:
+        """Write ``document``; ``etag=None`` means create-only. Raise :class:`StaleWrite` on
+        a concurrent change (or when creating a key that exists). Return the new etag."""
+        ...
+
+    def list_keys(self) -> Iterator[str]:
+        """Every key in the store (page by page; never loads all documents at once)."""
+        ...
+
+    def delete(self, key: str, *, etag: str | None) -> None:
+        """Delete the document (only if unchanged when ``etag`` is given); absent is fine.
+        Raise :class:`StaleWrite` when it changed."""
+        ...
+
+
+class BuildState(StrEnum):
+    CLAIMED = "claimed"  # the source is ours; the image version PUT has not been confirmed yet
+    STARTED = "started"  # the PUT was accepted; the timer follows replication
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"  # the caller owns the source now and must start the build
+    ADOPTED = "adopted"  # the same request is already in flight: continue it, never rebuild
+    PARKED = "parked"  # the source is busy; the request waits in the FIFO
+    ALREADY_PARKED = "already-parked"  # a redelivery of a request that already waits
+    ALREADY_DONE = "already-done"  # a redelivery of a request that has completed
+
+
+@dataclass(frozen=True)
+class InFlightBuild:
+    """The one build that currently owns a source."""
+
+    build_id: str
+    request_id: str
+    state: BuildState
+    claimed_at: str
+    request: dict[str, Any]
+    version_id: str | None = None
+    started_at: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "buildId": self.build_id,
+            "requestId": self.request_id,
+            "state": self.state.value,
+            "claimedAt": self.claimed_at,
+            "startedAt": self.started_at,
+            "versionId": self.version_id,
+            "request": self.request,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> InFlightBuild:
+        return cls(
+            build_id=str(doc["buildId"]),
+            request_id=str(doc["requestId"]),
+            state=BuildState(doc["state"]),
+            claimed_at=str(doc["claimedAt"]),
+            started_at=doc.get("startedAt"),
+            version_id=doc.get("versionId"),
+            request=dict(doc.get("request") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A request waiting for its source; kept whole so nothing is lost while it waits."""
+
+    request_id: str
+    queued_at: str
+    request: dict[str, Any]
+
+    def to_document(self) -> dict[str, Any]:
+        return {"requestId": self.request_id, "queuedAt": self.queued_at, "request": self.request}
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> PendingRequest:
+        return cls(
+            request_id=str(doc["requestId"]),
+            queued_at=str(doc["queuedAt"]),
+            request=dict(doc.get("request") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """The ledger document of one source."""
+
+    source_key: str
+    in_flight: InFlightBuild | None = None
+    pending: tuple[PendingRequest, ...] = ()
+    completed_request_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def busy(self) -> bool:
+        return self.in_flight is not None
+
+    def knows(self, request_id: str) -> bool:
+        return (
+            (self.in_flight is not None and self.in_flight.request_id == request_id)
+            or any(p.request_id == request_id for p in self.pending)
+            or request_id in self.completed_request_ids
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": LEDGER_SCHEMA_VERSION,
+            "sourceKey": self.source_key,
+            "inFlight": self.in_flight.to_document() if self.in_flight else None,
+            "pending": [p.to_document() for p in self.pending],
+            "completedRequestIds": list(self.completed_request_ids),
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> SourceEntry:
+        in_flight = doc.get("inFlight")
+        return cls(
+            source_key=str(doc["sourceKey"]),
+            in_flight=InFlightBuild.from_document(in_flight) if in_flight else None,
+            pending=tuple(PendingRequest.from_document(p) for p in doc.get("pending") or ()),
+            completed_request_ids=tuple(str(r) for r in doc.get("completedRequestIds") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    outcome: ClaimOutcome
+    entry: SourceEntry
+
+    @property
+    def build(self) -> InFlightBuild | None:
+        return self.entry.in_flight
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """What releasing a source did: ``next_build`` is the pending request now claimed, if any."""
+
+    released: bool
+    entry: SourceEntry
+    next_build: InFlightBuild | None
+
+
+def ledger_key(source_key: str) -> str:
+    """The store key of a source: a hash, since source keys are URLs or long resource ids."""
+    return hashlib.sha256(source_key.encode("utf-8")).hexdigest()
+
+
+def build_id_for(request_id: str) -> str:
+    """The build id of a request: derived, so ``galleryctl submit`` can print it before any
+    worker has seen the message, and a redelivery maps to the same build."""
+    return "b-" + hashlib.sha256(request_id.encode("utf-8")).hexdigest()[:24]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+class SourceLedger:
+    """Serialises builds per source. All methods are idempotent under redelivery."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        clock: Callable[[], datetime],
+        new_build_id: Callable[[str], str],
+        active: LedgerStore | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._new_build_id = new_build_id
+        #: Markers of the sources that may be busy, so the tracker never reads idle ones.
+        #: A marker is written *before* a source becomes busy and removed *after* it went idle:
+        #: a crash leaves at most a stale marker (cleaned up), never a busy source without one.
+        self._active = active
+
+    def get(self, source_key: str) -> SourceEntry | None:
+        found = self._store.read(ledger_key(source_key))
+        return SourceEntry.from_document(found[0]) if found else None
+
+    def get_by_key(self, key: str) -> SourceEntry | None:
+        """The entry stored under a :func:`ledger_key` (as shown in build records)."""
+        found = self._store.read(key)
+        return SourceEntry.from_document(found[0]) if found else None
+
+    def active_entries(self) -> Iterator[SourceEntry]:
+        """The sources with a build in flight or requests waiting (what the tracker walks).
+
+        Without an active index this is every entry; with one, idle sources are never read
+        (thousands of finished uploads cost nothing per tracker run).
+        """
+        if self._active is None:
+            yield from (entry for entry in self.entries() if entry.busy or entry.pending)
+            return
+        for key in list(self._active.list_keys()):
+            entry = self.get_by_key(key)
+            if entry is not None and (entry.busy or entry.pending):
+                yield entry
+            elif entry is not None:
+                self._unmark_if_idle(entry.source_key)
+
+    def _mark_active(self, source_key: str) -> None:
+        """Write (or rewrite: a new ETag) the source's marker in the active index."""
+        if self._active is None:
+            return
+        key = ledger_key(source_key)
+        for _ in range(MAX_CAS_ATTEMPTS):
+            found = self._active.read(key)
+            try:
+                self._active.write(key, {"sourceKey": source_key}, etag=found[1] if found else None)
+            except StaleWrite:
+                continue
+            return
+        raise TransientError(f"active index of {source_key!r} kept changing", reason="Contention")
+
+    def _unmark_if_idle(self, source_key: str) -> None:
+        """Remove the marker of an idle source, unless a claim rewrote it meanwhile.
+
+        The order makes it safe against a concurrent claim: read the marker's ETag, then the
+        entry; delete only that ETag. A claim rewrites the marker after making the source busy,
+        so either the delete fails on the ETag, or the claim's rewrite comes after it.
+        """
+        if self._active is None:
+            return
+        key = ledger_key(source_key)
+        marker = self._active.read(key)
+        if marker is None:
+            return
+        entry = self.get(source_key)
+        if entry is not None and (entry.busy or entry.pending):
+            return
+        try:
+            self._active.delete(key, etag=marker[1])
+        except StaleWrite:
+            return
+
+    def entries(self) -> Iterator[SourceEntry]:
+        """Every source entry (the tracker walks these to find builds in flight)."""
+        for key in self._store.list_keys():
+            found = self._store.read(key)
+            if found is not None:
+                yield SourceEntry.from_document(found[0])
+
+    def claim(self, source_key: str, request_id: str, request: Mapping[str, Any]) -> ClaimResult:
+        """Claim ``source_key`` for ``request_id``, or park the request behind the build in flight.
+
+        Redeliveries are recognised by request id and change nothing.
+        """
+
+        def change(entry: SourceEntry) -> tuple[SourceEntry, ClaimOutcome]:
+            if entry.in_flight is not None and entry.in_flight.request_id == request_id:
+                return entry, ClaimOutcome.ADOPTED
+            if any(p.request_id == request_id for p in entry.pending):
+                return entry, ClaimOutcome.ALREADY_PARKED
+            if request_id in entry.completed_request_ids:
+                return entry, ClaimOutcome.ALREADY_DONE
+            now = _iso(self._clock())
+            if entry.in_flight is None:
+                build = InFlightBuild(
+                    build_id=self._new_build_id(request_id),
+                    request_id=request_id,
+                    state=BuildState.CLAIMED,
+                    claimed_at=now,
+                    request=dict(request),
+                )
+                return replace(entry, in_flight=build), ClaimOutcome.CLAIMED
+            parked = PendingRequest(request_id=request_id, queued_at=now, request=dict(request))
+            return replace(entry, pending=(*entry.pending, parked)), ClaimOutcome.PARKED
+
+        self._mark_active(source_key)
+        entry, outcome = self._update(source_key, change)
+        self._mark_active(source_key)
+        logger.info(
+            "ledger claim",
+            extra={"source": source_key, "request_id": request_id, "outcome": outcome.value},
+        )
+        return ClaimResult(outcome=outcome, entry=entry)
+
+    def mark_started(self, source_key: str, build_id: str, version_id: str) -> SourceEntry:
+        """Record that the image version PUT for ``build_id`` was accepted."""
+
+        def change(entry: SourceEntry) -> tuple[SourceEntry, None]:
+            build = entry.in_flight
+            if build is None or build.build_id != build_id:
+                raise LookupError(f"build {build_id} does not own source {source_key}")
+            if build.state is BuildState.STARTED and build.version_id == version_id:
+                return entry, None
+            started = replace(
+                build,
+                state=BuildState.STARTED,
+                version_id=version_id,
+                started_at=_iso(self._clock()),
+            )
+            return replace(entry, in_flight=started), None
+
+        entry, _ = self._update(source_key, change)
+        return entry
+
+    def release(self, source_key: str, build_id: str) -> ReleaseResult:
+        """Free the source after ``build_id`` ended, and claim the next pending request (FIFO).
+
+        Releasing a build that no longer owns the source is a no-op (a repeated timer run).
+        """
+
+        def change(entry: SourceEntry) -> tuple[SourceEntry, ReleaseResult]:
+            build = entry.in_flight
+            if build is None or build.build_id != build_id:
+                return entry, ReleaseResult(released=False, entry=entry, next_build=None)
+            completed = (*entry.completed_request_ids, build.request_id)[-COMPLETED_HISTORY_LIMIT:]
+            next_build: InFlightBuild | None = None
+            pending = entry.pending
+            if pending:
+                head, pending = pending[0], pending[1:]
+                next_build = InFlightBuild(
+                    build_id=self._new_build_id(head.request_id),
+                    request_id=head.request_id,
+                    state=BuildState.CLAIMED,
+                    claimed_at=_iso(self._clock()),
+                    request=head.request,
+                )
+            new_entry = replace(
+                entry, in_flight=next_build, pending=pending, completed_request_ids=completed
+            )
+            return new_entry, ReleaseResult(released=True, entry=new_entry, next_build=next_build)
+
+        _, result = self._update(source_key, change)
+        self._unmark_if_idle(source_key)
+        logger.info(
+            "ledger release",
+            extra={
+                "source": source_key,
+                "build_id": build_id,
+                "released": result.released,
+                "next_build_id": result.next_build.build_id if result.next_build else None,
+            },
+        )
+        return result
+
+    def _update(
+        self, source_key: str, change: Callable[[SourceEntry], tuple[SourceEntry, _Result]]
+    ) -> tuple[SourceEntry, _Result]:
+        key = ledger_key(source_key)
+        for _ in range(MAX_CAS_ATTEMPTS):
+            found = self._store.read(key)
+            current = SourceEntry.from_document(found[0]) if found else SourceEntry(source_key)
+            etag = found[1] if found else None
+            updated, result = change(current)
+            if updated == current and found is not None:
+                return current, result
+            try:
+                self._store.write(key, updated.to_document(), etag=etag)
+            except StaleWrite:
+                continue
+            return updated, result
+        raise TransientError(
+            f"ledger for source {source_key!r} kept changing; gave up after "
+            f"{MAX_CAS_ATTEMPTS} attempts",
+            reason="LedgerContention",
+        )

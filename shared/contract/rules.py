@@ -1,0 +1,225 @@
+"""The validation rules of the build-request contract, as small pure functions.
+
+:func:`shared.contract.request.parse_build_request` walks a request and calls these rules on each
+part,
+collecting every :class:`~shared.core.errors.Problem` before it raises; nothing here stops at the
+first
+problem. Rule names (``Rule.*``) are stable and machine-readable; they appear in CLI output and
+dead-letter descriptions. Each rule is documented in ``docs/build-requests.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from shared.core.errors import Problem
+from shared.core.settings import SettingName, Settings
+
+GIB: Final = 1024**3
+TIB: Final = 1024**4
+#: The gallery service refuses sources above 2 TiB ("source resource size ... exceeds the max
+#: size 2048"), unless the version uses Shallow replication (up to 32 TiB).
+MAX_IMAGE_BYTES_FULL: Final = 2 * TIB
+MAX_IMAGE_BYTES_SHALLOW: Final = 32 * TIB
+
+MIN_REPLICA_COUNT: Final = 1
+MAX_REPLICA_COUNT: Final = 100
+MAX_LUN: Final = 63
+STORAGE_ACCOUNT_TYPES: Final = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
+REPLICATION_MODES: Final = ("Full", "Shallow")
+HOST_CACHING_MODES: Final = ("None", "ReadOnly", "ReadWrite")
+OS_TYPES: Final = ("Linux", "Windows")
+OS_STATES: Final = ("Generalized", "Specialized")
+HYPERV_GENERATIONS: Final = ("V1", "V2")
+ARCHITECTURES: Final = ("x64", "Arm64")
+
+#: Gallery: letters, digits, ``_`` and ``.``; alphanumeric at both ends; 1-80 characters.
+GALLERY_NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$")
+#: Definition: the service's ``^[^_\W][\w-._]{0,79}(?<![-.])$`` in ASCII: starts alphanumeric,
+#: then letters, digits, ``_ - .``; does not end in ``-`` or ``.``; 1-80 characters.
+DEFINITION_NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
+#: A region after normalisation (``East US 2`` -> ``eastus2``).
+REGION_PATTERN: Final = re.compile(r"^[a-z][a-z0-9]{1,63}$")
+#: Request ids double as Service Bus message ids (at most 128 characters).
+REQUEST_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+#: A publisher, offer or SKU: letters, digits, ``-``, ``_`` and ``.``; 1-128 characters.
+IDENTIFIER_PART_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+MAX_TAGS: Final = 50
+MAX_TAG_NAME_LENGTH: Final = 512
+MAX_TAG_VALUE_LENGTH: Final = 256
+MAX_END_OF_LIFE_DAYS: Final = 36500
+
+
+class Rule:
+    """Machine-readable rule names used in :class:`~shared.core.errors.Problem`."""
+
+    SYNTAX: Final = "json-syntax"
+    TYPE: Final = "type"
+    REQUIRED: Final = "required"
+    UNKNOWN_FIELD: Final = "unknown-field"
+    ENUM: Final = "enum"
+    LENGTH: Final = "length"
+    SCHEMA_VERSION: Final = "schema-version"
+    REQUEST_ID: Final = "request-id"
+    SUBSCRIPTION_ID: Final = "subscription-id"
+    RESOURCE_GROUP_NAME: Final = "resource-group-name"
+    GALLERY_NAME: Final = "gallery-name"
+    DEFINITION_NAME: Final = "definition-name"
+    VERSION_FORMAT: Final = "version-format"
+    VERSION_OR_POLICY: Final = "version-or-policy"
+    VERSION_POLICY: Final = "version-policy"
+    EXACTLY_ONE_SOURCE: Final = "exactly-one-source"
+    RESOURCE_ID: Final = "resource-id"
+    RESOURCE_TYPE: Final = "resource-type"
+    TENANT_ID: Final = "tenant-id"
+    VHD_URL: Final = "vhd-url"
+    HTTPS_REQUIRED: Final = "https-required"
+    STORAGE_ACCOUNT_MATCH: Final = "storage-account-match"
+    UNIQUE_LUNS: Final = "unique-luns"
+    LUN_RANGE: Final = "lun-range"
+    UNIQUE_SOURCES: Final = "unique-sources"
+    DATA_DISKS_NEED_DISK_SOURCE: Final = "data-disks-need-disk-source"
+    REGION_NAME: Final = "region-name"
+    UNIQUE_REGIONS: Final = "unique-regions"
+    TARGET_REGIONS_REQUIRED: Final = "target-regions-required"
+    SOURCE_REGION_IN_TARGETS: Final = "source-region-in-targets"
+    REPLICA_COUNT: Final = "replica-count"
+    STORAGE_ACCOUNT_TYPE: Final = "storage-account-type"
+    END_OF_LIFE_ONE_OF: Final = "end-of-life-date-or-days"
+    END_OF_LIFE_FORMAT: Final = "end-of-life-format"
+    END_OF_LIFE_FUTURE: Final = "end-of-life-future"
+    BLOCK_DELETION_NEEDS_END_OF_LIFE: Final = "block-deletion-needs-end-of-life"
+    DATA_DISK_SIZE: Final = "data-disk-size"
+    IMAGE_SIZE: Final = "image-size"
+    TARGET_GALLERY_ALLOWED: Final = "target-gallery-allowed"
+    SOURCE_SUBSCRIPTION_ALLOWED: Final = "source-subscription-allowed"
+    IDENTIFIER: Final = "identifier"
+    TAGS: Final = "tags"
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """Facts known only at run time; a rule that needs a missing fact is skipped.
+
+    ``source_region`` is where the OS source lives; ``os_disk_size_bytes`` the OS source's size;
+    ``data_disk_size_bytes`` maps a data disk's LUN to its source's size.
+    """
+
+    source_region: str | None = None
+    os_disk_size_bytes: int | None = None
+    data_disk_size_bytes: Mapping[int, int] = field(default_factory=dict)
+
+
+class ProblemList:
+    """Collects problems in the order found."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, path: str, rule: str, message: str, hint: str = "") -> None:
+        self.items.append(Problem(path=path, rule=rule, message=message, hint=hint))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def normalise_region(name: str) -> str:
+    """``"East US 2"`` -> ``"eastus2"``: lower case, spaces removed (Azure's own short form)."""
+    return "".join(name.split()).lower()
+
+
+def gallery_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid gallery name, or ``None``."""
+    if GALLERY_NAME_PATTERN.fullmatch(name):
+        return None
+    if "-" in name:
+        return f"gallery name '{name}' contains a dash; galleries allow no dashes"
+    if len(name) > 80:
+        return f"gallery name is {len(name)} characters long; at most 80 are allowed"
+    return f"gallery name '{name}' is not valid"
+
+
+def definition_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid image definition name, or ``None``."""
+    if DEFINITION_NAME_PATTERN.fullmatch(name):
+        return None
+    if len(name) > 80:
+        return f"definition name is {len(name)} characters long; at most 80 are allowed"
+    return f"definition name '{name}' is not valid"
+
+
+def _allow_list_part_matches(pattern: str, value: str) -> bool:
+    return pattern == "*" or pattern.lower() == value.lower()
+
+
+def target_gallery_allowed(
+    allowed: tuple[str, ...], subscription_id: str, resource_group: str, gallery: str
+) -> bool:
+    """True when ``<subscription>/<resourceGroup>/<gallery>`` matches an allow-list entry.
+
+    Entries are ``<subscriptionId>/<resourceGroup>/<gallery>``, compared case-insensitively;
+    ``*`` matches one whole part (``*/rg-images/*``). An entry without exactly three parts never
+    matches anything.
+    """
+    wanted = (subscription_id, resource_group, gallery)
+    for entry in allowed:
+        parts = entry.strip().split("/")
+        if len(parts) == 3 and all(
+            _allow_list_part_matches(p.strip(), v) for p, v in zip(parts, wanted, strict=True)
+        ):
+            return True
+    return False
+
+
+def source_subscription_allowed(
+    allowed: tuple[str, ...], target_subscription_id: str, source_subscription_id: str
+) -> bool:
+    """A source may live in the target's subscription or in an allowed one (``*``: any)."""
+    if source_subscription_id.lower() == target_subscription_id.lower():
+        return True
+    return any(_allow_list_part_matches(entry.strip(), source_subscription_id) for entry in allowed)
+
+
+def target_gallery_hint(settings: Settings, subscription_id: str, rg: str, gallery: str) -> str:
+    entry = f"{subscription_id}/{rg}/{gallery}"
+    if not settings.allowed_target_galleries:
+        return (
+            f"no target gallery is allowed yet: set {SettingName.ALLOWED_TARGET_GALLERIES} "
+            f"(e.g. '{entry}'; entries are <subscriptionId>/<resourceGroup>/<gallery>, "
+            "'*' matches one part)"
+        )
+    return (
+        f"publish into an allowed gallery, or ask the operator to add '{entry}' to "
+        f"{SettingName.ALLOWED_TARGET_GALLERIES}"
+    )
+
+
+def source_subscription_hint(settings: Settings, source_subscription_id: str) -> str:
+    if not settings.allowed_source_subscriptions:
+        return (
+            "sources must be in the target's subscription; to allow another one, set "
+            f"{SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS} (e.g. '{source_subscription_id}')"
+        )
+    return (
+        "use a source in the target's subscription, or ask the operator to add "
+        f"'{source_subscription_id}' to {SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS}"
+    )
+
+
+def max_data_disk_bytes(settings: Settings, replication_mode: str) -> int:
+    """The data disk limit: the setting, capped by the service's hard limit for the mode."""
+    return min(settings.max_data_disk_gib * GIB, max_image_bytes(replication_mode))
+
+
+def max_image_bytes(replication_mode: str) -> int:
+    """The OS image limit: 2 TiB, or 32 TiB with Shallow replication."""
+    return MAX_IMAGE_BYTES_SHALLOW if replication_mode == "Shallow" else MAX_IMAGE_BYTES_FULL
+
+
+def format_bytes(size: int) -> str:
+    """``1099511627776`` -> ``"1024 GiB"`` (whole GiB rounded up, for messages)."""
+    return f"{-(-size // GIB)} GiB"

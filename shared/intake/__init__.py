@@ -1,0 +1,1 @@
+"""Intake: VHD uploads and snapshots turned into build requests."""

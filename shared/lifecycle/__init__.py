@@ -1,0 +1,1 @@
+"""Lifecycle: end-of-life plan, its service and its events."""

@@ -1,0 +1,130 @@
+"""Lifecycle transitions as CloudEvents on the ``image-build-events`` topic.
+
+After each run: one ``com.gallery-pipeline.version.deprecated`` or ``...version.deleted`` per
+action that was carried out, and one ``com.gallery-pipeline.lifecycle.run`` summary (also for a
+dry run, so "what would happen tonight" can be alerted on). Consumers of a version (teams whose
+scale sets use it) subscribe to the same topic as for builds. Event ids are deterministic (run
+id, action, version), so a retried publish is recognisable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from shared.builds.events import EVENT_TYPE_PREFIX as _BUILD_PREFIX
+from shared.builds.events import SPEC_VERSION, event_message
+from shared.contract.request import format_timestamp
+from shared.core.errors import PipelineError
+from shared.core.messaging import MessageSender
+from shared.lifecycle.plan import Action, RunOutcome
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE_ROOT: Final = _BUILD_PREFIX.removesuffix("build.")
+VERSION_EVENT_PREFIX: Final = EVENT_TYPE_ROOT + "version."
+RUN_EVENT_TYPE: Final = EVENT_TYPE_ROOT + "lifecycle.run"
+
+
+class LifecycleEventSink(Protocol):
+    def publish(self, event: Mapping[str, Any]) -> None: ...
+
+
+class TopicEventSink:
+    """Publishes CloudEvents through the message port to a topic (the build events topic).
+
+    The sender is built on first publish, so planning (``galleryctl lifecycle plan``) needs no
+    Service Bus connection."""
+
+    def __init__(self, sender: Callable[[], MessageSender], topic: str) -> None:
+        self._sender = sender
+        self._topic = topic
+
+    def publish(self, event: Mapping[str, Any]) -> None:
+        self._sender().send(self._topic, event_message(event))
+
+
+def _definition_of(version_id: str) -> str:
+    return version_id.rsplit("/versions/", 1)[0]
+
+
+def version_events(outcome: RunOutcome, *, time: datetime) -> list[dict[str, Any]]:
+    events = []
+    for entry in outcome.done:
+        action = "deprecated" if entry.action is Action.DEPRECATE else "deleted"
+        digest = hashlib.sha256(entry.version_id.lower().encode()).hexdigest()[:16]
+        events.append(
+            {
+                "specversion": SPEC_VERSION,
+                "id": f"{outcome.run_id}:{action}:{digest}",
+                "type": VERSION_EVENT_PREFIX + action,
+                "source": _definition_of(entry.version_id),
+                "subject": entry.version_id,
+                "time": format_timestamp(time),
+                "datacontenttype": "application/json",
+                "data": {
+                    "runId": outcome.run_id,
+                    "versionId": entry.version_id,
+                    "action": action,
+                    "rule": entry.rule.value,
+                    "reason": entry.reason,
+                },
+            }
+        )
+    return events
+
+
+def run_event(outcome: RunOutcome, *, status: str, time: datetime) -> dict[str, Any]:
+    plan = outcome.plan
+    held = Counter(e.rule.value for e in plan.entries if e.action is Action.SKIP)
+    return {
+        "specversion": SPEC_VERSION,
+        "id": f"{outcome.run_id}:run",
+        "type": RUN_EVENT_TYPE,
+        "source": "/gallery-pipeline/lifecycle",
+        "subject": outcome.run_id,
+        "time": format_timestamp(time),
+        "datacontenttype": "application/json",
+        "data": {
+            "runId": outcome.run_id,
+            "status": status,
+            "planned": {
+                "deprecate": sum(1 for e in plan.actions() if e.action is Action.DEPRECATE),
+                "delete": sum(1 for e in plan.actions() if e.action is Action.DELETE),
+            },
+            "done": len(outcome.done),
+            "failed": len(outcome.failed),
+            "heldByRule": dict(sorted(held.items())),
+            "circuitBreakerTripped": plan.circuit_breaker_tripped,
+            "quotaWarnings": [
+                {"subscriptionId": q.subscription_id, "region": q.region, "versions": q.versions}
+                for q in plan.quota_warnings
+            ],
+        },
+    }
+
+
+def publish_run(
+    sink: LifecycleEventSink, outcome: RunOutcome, *, status: str, time: datetime
+) -> int:
+    """Publish the run's events; a failure is logged, never raised (the audit store has it all
+    and the changes are made). Returns how many were published."""
+    published = 0
+    for event in [
+        *version_events(outcome, time=time),
+        run_event(outcome, status=status, time=time),
+    ]:
+        try:
+            sink.publish(event)
+        except PipelineError as error:  # no Service Bus, or unavailable: the audit has it
+            logger.warning(
+                "lifecycle event not published",
+                extra={"run_id": outcome.run_id, "event": event["id"], "reason": error.reason},
+            )
+            continue
+        published += 1
+    return published

@@ -1,0 +1,1 @@
+"""The VHD preflight: footer parsing and checks from a 512-byte range read."""
