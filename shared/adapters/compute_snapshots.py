@@ -14,9 +14,9 @@ from azure.mgmt.compute import ComputeManagementClient
 
 from shared.adapters.azure_errors import azure_call
 from shared.adapters.compute_gallery import ComputeClients
-from shared.contract.request import format_timestamp
 from shared.core.errors import NotFoundError
 from shared.core.resource_ids import ResourceId, parse_resource_id
+from shared.core.timestamps import format_timestamp
 from shared.intake.service import SnapshotState
 
 

@@ -8,17 +8,13 @@ consumers can drop the copy; the Service Bus MessageId is the event id too.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from shared.builds.records import BuildPhase, BuildRecord
-from shared.contract.request import format_timestamp
-from shared.core.messaging import CLOUDEVENTS_CONTENT_TYPE, OutgoingMessage
+from shared.core.cloudevents import EVENT_TYPE_ROOT, cloud_event
 
-EVENT_TYPE_PREFIX: Final = "com.gallery-pipeline.build."
-SPEC_VERSION: Final = "1.0"
+EVENT_TYPE_PREFIX: Final = EVENT_TYPE_ROOT + "build."
 
 
 def overall_progress(record: BuildRecord) -> int:
@@ -52,24 +48,11 @@ def build_event(record: BuildRecord, *, time: datetime) -> dict[str, Any]:
     }
     if record.error_reason:
         data["error"] = {"reason": record.error_reason, "message": record.error}
-    return {
-        "specversion": SPEC_VERSION,
-        "id": event_id,
-        "type": EVENT_TYPE_PREFIX + record.phase.value,
-        "source": definition_id,
-        "subject": record.build_id,
-        "time": format_timestamp(time),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-
-
-def event_message(event: Mapping[str, Any]) -> OutgoingMessage:
-    return OutgoingMessage(
-        body=json.dumps(event, separators=(",", ":")).encode("utf-8"),
-        message_id=str(event["id"]),
-        content_type=CLOUDEVENTS_CONTENT_TYPE,
-        subject=str(event["type"]),
-        correlation_id=str(event["subject"]),
-        application_properties={"cloudEvents:type": str(event["type"])},
+    return cloud_event(
+        event_id=event_id,
+        event_type="build." + record.phase.value,
+        source=definition_id,
+        subject=record.build_id,
+        time=time,
+        data=data,
     )

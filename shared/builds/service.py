@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from shared.builds.events import build_event, event_message
+from shared.builds.events import build_event
 from shared.builds.gallery import DefinitionRef, GalleryPort, VersionRef, VersionStatus
 from shared.builds.ledger import (
     BuildState,
@@ -46,6 +46,7 @@ from shared.contract.versioning import (
     InvalidVersion,
     allocate_version,
 )
+from shared.core.cloudevents import event_message
 from shared.core.errors import (
     ConflictError,
     NotFoundError,
@@ -54,6 +55,7 @@ from shared.core.errors import (
     Problem,
     TransientError,
     ValidationFailed,
+    describe,
 )
 from shared.core.messaging import (
     ATTEMPT_PROPERTY,
@@ -124,18 +126,6 @@ class TrackerReport:
         self.started += other.started
         self.recovered += other.recovered
         self.errors += other.errors
-
-
-def describe(error: PipelineError) -> str:
-    """A dead-letter description: every problem with its field, rule and fix."""
-    if not isinstance(error, ValidationFailed):
-        return error.message
-    parts = []
-    for problem in error.problems:
-        text = f"{problem.path or '(document)'} [{problem.rule}]: {problem.message}"
-        parts.append(f"{text} (fix: {problem.hint})" if problem.hint else text)
-    noun = "problem" if len(parts) == 1 else "problems"
-    return f"{len(parts)} {noun}: " + "; ".join(parts)
 
 
 def definition_of(request: BuildRequest) -> DefinitionRef:

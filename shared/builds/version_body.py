@@ -25,10 +25,9 @@ from shared.contract.request import (
     SnapshotSource,
     VhdSource,
     VirtualMachineSource,
-    format_timestamp,
 )
-
-JsonObject = dict[str, Any]
+from shared.core.jsontypes import JsonObject
+from shared.core.timestamps import format_timestamp
 
 #: Tags the pipeline stamps on every version it builds (values are at most 256 characters).
 TAG_REQUEST_ID: Final = "gallery-pipeline.request-id"

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from shared.contract.rules import (
     ARCHITECTURES,
@@ -69,6 +69,7 @@ from shared.contract.versioning import (
 )
 from shared.core.blob_urls import BlobUrl, InvalidBlobUrl, parse_blob_url
 from shared.core.errors import ValidationFailed
+from shared.core.jsontypes import JsonObject
 from shared.core.redaction import strip_query
 from shared.core.resource_ids import (
     DISK_TYPE,
@@ -84,6 +85,7 @@ from shared.core.resource_ids import (
     parse_resource_id,
 )
 from shared.core.settings import Settings
+from shared.core.timestamps import format_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +102,6 @@ _EOL_PATTERN: Final = re.compile(
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})"
     r"(?:T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,7}))?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
 )
-
-JsonObject = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- the model
@@ -378,15 +378,6 @@ class BuildRequest:
             "definition": self.target.definition,
             "version": str(self.target.version_policy.to_document()),
         }
-
-
-def format_timestamp(moment: datetime) -> str:
-    """UTC ISO 8601 with ``Z``: ``2027-01-31T00:00:00Z`` (microseconds only when non-zero)."""
-    utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}"
-    return text + "Z"
 
 
 def derive_request_id(content: Mapping[str, object]) -> str:

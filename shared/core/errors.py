@@ -65,6 +65,7 @@ class ValidationFailed(PermanentError):
         if not problems:
             raise ValueError("ValidationFailed needs at least one problem")
         self.problems = list(problems)
+        self.subject = subject
         summary = "; ".join(str(p) for p in self.problems)
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
@@ -81,3 +82,16 @@ class NotFoundError(PermanentError):
     """A resource the request depends on does not exist."""
 
     reason = "NotFound"
+
+
+def describe(error: PipelineError) -> str:
+    """A rejection's description (the dead-letter description): for a validation failure every
+    problem with its field, rule and fix; otherwise the error's message."""
+    if not isinstance(error, ValidationFailed):
+        return error.message
+    parts = []
+    for problem in error.problems:
+        text = f"{problem.path or '(document)'} [{problem.rule}]: {problem.message}"
+        parts.append(f"{text} (fix: {problem.hint})" if problem.hint else text)
+    noun = "problem" if len(parts) == 1 else "problems"
+    return f"invalid {error.subject}: {len(parts)} {noun}: " + "; ".join(parts)

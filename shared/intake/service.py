@@ -43,11 +43,12 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from shared.builds.ledger import LedgerStore, StaleWrite
-from shared.contract.request import format_timestamp, parse_build_request
+from shared.contract.request import parse_build_request
 from shared.contract.rules import REQUEST_ID_PATTERN, Rule, ValidationContext
 from shared.contract.versioning import POLICY_NAMES, ImageVersion, InvalidVersion
 from shared.core.blob_urls import BlobUrl, InvalidBlobUrl, parse_blob_url
-from shared.core.errors import PermanentError, Problem, ValidationFailed
+from shared.core.errors import PermanentError, Problem, ValidationFailed, describe
+from shared.core.jsontypes import JsonObject
 from shared.core.messaging import MessageSender, RejectedMessageSink, build_request_message
 from shared.core.redaction import strip_query
 from shared.core.resource_ids import (
@@ -58,6 +59,7 @@ from shared.core.resource_ids import (
     parse_resource_id,
 )
 from shared.core.settings import SettingName, Settings
+from shared.core.timestamps import format_timestamp
 from shared.vhd.preflight import DetectedFormat, VhdReport
 
 logger = logging.getLogger(__name__)
@@ -94,8 +96,6 @@ ROUTE_FIELDS: Final = ("container", "prefix", "storageAccountId", *MANIFEST_FIEL
 _EXCLUSIVE_PAIRS: Final = (("version", "versionPolicy"), ("endOfLifeDate", "endOfLifeAfterDays"))
 _CONTAINER_PATTERN: Final = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:-?[a-z0-9])*$")
 _LATEST_UNDER_MAJOR: Final = re.compile(r"^latestUnderMajor\s*[=(]\s*([0-9]{1,10})\s*\)?$", re.I)
-
-JsonObject = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- typed commands
@@ -1207,17 +1207,6 @@ class IntakeService:
             except StaleWrite:
                 continue
         logger.warning("intake: done record %s kept changing; not updated", key)
-
-
-def describe(failed: ValidationFailed) -> str:
-    """A dead-letter description: every problem with its field, rule and fix."""
-    parts = []
-    for problem in failed.problems:
-        text = f"{problem.path or '(request)'} [{problem.rule}]: {problem.message}"
-        parts.append(f"{text} (fix: {problem.hint})" if problem.hint else text)
-    noun = "problem" if len(parts) == 1 else "problems"
-    subject = failed.message.split(":", 1)[0]  # "invalid request", "invalid manifest"...
-    return f"{subject}: {len(parts)} {noun}: " + "; ".join(parts)
 
 
 def _take(keys: Iterator[str], limit: int) -> list[str]:

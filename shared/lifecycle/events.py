@@ -16,16 +16,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from shared.builds.events import EVENT_TYPE_PREFIX as _BUILD_PREFIX
-from shared.builds.events import SPEC_VERSION, event_message
-from shared.contract.request import format_timestamp
+from shared.core.cloudevents import EVENT_TYPE_ROOT, cloud_event, event_message
 from shared.core.errors import PipelineError
 from shared.core.messaging import MessageSender
 from shared.lifecycle.plan import Action, RunOutcome
 
 logger = logging.getLogger(__name__)
 
-EVENT_TYPE_ROOT: Final = _BUILD_PREFIX.removesuffix("build.")
 VERSION_EVENT_PREFIX: Final = EVENT_TYPE_ROOT + "version."
 RUN_EVENT_TYPE: Final = EVENT_TYPE_ROOT + "lifecycle.run"
 
@@ -58,22 +55,20 @@ def version_events(outcome: RunOutcome, *, time: datetime) -> list[dict[str, Any
         action = "deprecated" if entry.action is Action.DEPRECATE else "deleted"
         digest = hashlib.sha256(entry.version_id.lower().encode()).hexdigest()[:16]
         events.append(
-            {
-                "specversion": SPEC_VERSION,
-                "id": f"{outcome.run_id}:{action}:{digest}",
-                "type": VERSION_EVENT_PREFIX + action,
-                "source": _definition_of(entry.version_id),
-                "subject": entry.version_id,
-                "time": format_timestamp(time),
-                "datacontenttype": "application/json",
-                "data": {
+            cloud_event(
+                event_id=f"{outcome.run_id}:{action}:{digest}",
+                event_type="version." + action,
+                source=_definition_of(entry.version_id),
+                subject=entry.version_id,
+                time=time,
+                data={
                     "runId": outcome.run_id,
                     "versionId": entry.version_id,
                     "action": action,
                     "rule": entry.rule.value,
                     "reason": entry.reason,
                 },
-            }
+            )
         )
     return events
 
@@ -81,15 +76,13 @@ def version_events(outcome: RunOutcome, *, time: datetime) -> list[dict[str, Any
 def run_event(outcome: RunOutcome, *, status: str, time: datetime) -> dict[str, Any]:
     plan = outcome.plan
     held = Counter(e.rule.value for e in plan.entries if e.action is Action.SKIP)
-    return {
-        "specversion": SPEC_VERSION,
-        "id": f"{outcome.run_id}:run",
-        "type": RUN_EVENT_TYPE,
-        "source": "/gallery-pipeline/lifecycle",
-        "subject": outcome.run_id,
-        "time": format_timestamp(time),
-        "datacontenttype": "application/json",
-        "data": {
+    return cloud_event(
+        event_id=f"{outcome.run_id}:run",
+        event_type=RUN_EVENT_TYPE.removeprefix(EVENT_TYPE_ROOT),
+        source="/gallery-pipeline/lifecycle",
+        subject=outcome.run_id,
+        time=time,
+        data={
             "runId": outcome.run_id,
             "status": status,
             "planned": {
@@ -105,7 +98,7 @@ def run_event(outcome: RunOutcome, *, status: str, time: datetime) -> dict[str, 
                 for q in plan.quota_warnings
             ],
         },
-    }
+    )
 
 
 def publish_run(
