@@ -83,15 +83,15 @@ def ledger_container() -> ContainerClient:
 
 @functools.cache
 def ledger() -> SourceLedger:
-    from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
+    from shared.adapters.blob_document_store import BlobDocumentStore  # noqa: PLC0415
     from shared.builds.ledger import SourceLedger, build_id_for  # noqa: PLC0415
 
     container = ledger_container()
     return SourceLedger(
-        BlobLedgerStore(container),
+        BlobDocumentStore(container),
         clock=utc_now,
         new_build_id=build_id_for,
-        active=BlobLedgerStore(container, prefix="active/"),
+        active=BlobDocumentStore(container, prefix="active/"),
     )
 
 
@@ -118,7 +118,7 @@ def reset() -> None:
 @functools.cache
 def build_service() -> BuildService:
     """The build worker's and tracker's service, wired to Azure."""
-    from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
+    from shared.adapters.blob_document_store import BlobDocumentStore  # noqa: PLC0415
     from shared.adapters.vhd_inspector import BlobVhdInspector  # noqa: PLC0415
     from shared.builds.reservations import VersionReservations  # noqa: PLC0415
     from shared.builds.service import BuildService  # noqa: PLC0415
@@ -132,7 +132,7 @@ def build_service() -> BuildService:
         ledger=ledger(),
         records=build_records(),
         reservations=VersionReservations(
-            BlobLedgerStore(container, prefix="reservations/"), clock=utc_now
+            BlobDocumentStore(container, prefix="reservations/"), clock=utc_now
         ),
         sender=bus,
         rejects=bus,
@@ -143,11 +143,11 @@ def build_service() -> BuildService:
 
 @functools.cache
 def build_records() -> BuildRecords:
-    from shared.adapters.blob_ledger_store import BlobLedgerStore  # noqa: PLC0415
+    from shared.adapters.blob_document_store import BlobDocumentStore  # noqa: PLC0415
     from shared.builds.records import BuildRecords  # noqa: PLC0415
 
     container = ledger_container()
-    return BuildRecords(BlobLedgerStore(container, prefix="builds/"), clock=utc_now)
+    return BuildRecords(BlobDocumentStore(container, prefix="builds/"), clock=utc_now)
 
 
 @functools.cache
@@ -188,7 +188,8 @@ def lifecycle_service() -> LifecycleService:
 @functools.cache
 def intake_service() -> IntakeService:
     """Upload and snapshot intake (``functions/vhd_uploaded``, ``snapshot_created``, re-check)."""
-    from shared.adapters.blob_uploads import BlobIntakeStore, BlobUploads  # noqa: PLC0415
+    from shared.adapters.blob_document_store import BlobDocumentStore  # noqa: PLC0415
+    from shared.adapters.blob_uploads import BlobUploads  # noqa: PLC0415
     from shared.adapters.compute_snapshots import ComputeSnapshots  # noqa: PLC0415
     from shared.intake.service import IntakeService  # noqa: PLC0415
 
@@ -199,8 +200,8 @@ def intake_service() -> IntakeService:
         current,
         blobs=BlobUploads(current, credential),
         snapshots=ComputeSnapshots(compute_clients()),
-        pending=BlobIntakeStore(container, prefix="pending/"),
-        done=BlobIntakeStore(container, prefix="done/"),
+        pending=BlobDocumentStore(container, prefix="pending/"),
+        done=BlobDocumentStore(container, prefix="done/"),
         sender=bus,
         rejects=bus,
         clock=utc_now,

@@ -8,8 +8,8 @@ bytes of a manifest. One ``BlobServiceClient`` is kept per storage endpoint: fro
 storage connection string when it points at that endpoint (Azurite, or the app's own account),
 otherwise with the managed identity (``Storage Blob Data Reader`` on the upload account).
 
-:class:`BlobIntakeStore` is the intake's record store: :class:`BlobLedgerStore` (one JSON block
-blob per key, ETag compare-and-swap) plus delete.
+The intake's pending and done records live in a
+:class:`~shared.adapters.blob_document_store.BlobDocumentStore` of their own container.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobClient, BlobServiceClient
 
-from shared.adapters.blob_ledger_store import BlobLedgerStore
 from shared.adapters.blob_range_reader import (
     READER_CLIENT_DEFAULTS,
     BlobRangeReader,
@@ -130,7 +129,3 @@ class BlobUploads:
             reader.bytes_read,
         )
         return report
-
-
-#: The intake's record store is the ledger's blob store (it has ``delete`` too).
-BlobIntakeStore = BlobLedgerStore

@@ -9,8 +9,8 @@ source, updated by compare-and-swap on its ETag, holding:
 * the request ids recently completed, so a redelivered message is recognised.
 
 Every operation is a read-modify-write retried on a concurrent change, so any number of function
-instances can use it at once. The store behind it is a port (:class:`LedgerStore`); production
-uses a blob container (``shared.adapters.blob_ledger_store``).
+instances can use it at once (:func:`shared.core.documents.cas_update`). The store behind it is
+the document-store port; production uses a blob container (``shared.adapters.blob_document_store``).
 """
 
 from __future__ import annotations
@@ -21,49 +21,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from shared.core.errors import TransientError
+from shared.core.documents import KEEP, Change, DocumentStore, StaleWrite, cas_update
 
 logger = logging.getLogger(__name__)
 
 #: How many completed request ids each source remembers for idempotency.
 COMPLETED_HISTORY_LIMIT = 200
-#: Attempts of one read-modify-write before giving up with a transient error.
-MAX_CAS_ATTEMPTS = 20
 
 LEDGER_SCHEMA_VERSION = 1
 
 _Result = TypeVar("_Result")
-
-
-class StaleWrite(Exception):
-    """Raised by a :class:`LedgerStore` when the document changed since it was read.
-
-    A signal between store and ledger (the ledger retries), not a failure of the pipeline.
-    """
-
-
-class LedgerStore(Protocol):
-    """Keyed JSON documents with optimistic concurrency (the ETag is opaque)."""
-
-    def read(self, key: str) -> tuple[dict[str, Any], str] | None:
-        """Return ``(document, etag)``, or ``None`` when there is no document for ``key``."""
-        ...
-
-    def write(self, key: str, document: Mapping[str, Any], *, etag: str | None) -> str:
-        """Write ``document``; ``etag=None`` means create-only. Raise :class:`StaleWrite` on
-        a concurrent change (or when creating a key that exists). Return the new etag."""
-        ...
-
-    def list_keys(self) -> Iterator[str]:
-        """Every key in the store (page by page; never loads all documents at once)."""
-        ...
-
-    def delete(self, key: str, *, etag: str | None) -> None:
-        """Delete the document (only if unchanged when ``etag`` is given); absent is fine.
-        Raise :class:`StaleWrite` when it changed."""
-        ...
 
 
 class BuildState(StrEnum):
@@ -214,11 +183,11 @@ class SourceLedger:
 
     def __init__(
         self,
-        store: LedgerStore,
+        store: DocumentStore,
         *,
         clock: Callable[[], datetime],
         new_build_id: Callable[[str], str],
-        active: LedgerStore | None = None,
+        active: DocumentStore | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -257,15 +226,13 @@ class SourceLedger:
         """Write (or rewrite: a new ETag) the source's marker in the active index."""
         if self._active is None:
             return
-        key = ledger_key(source_key)
-        for _ in range(MAX_CAS_ATTEMPTS):
-            found = self._active.read(key)
-            try:
-                self._active.write(key, {"sourceKey": source_key}, etag=found[1] if found else None)
-            except StaleWrite:
-                continue
-            return
-        raise TransientError(f"active index of {source_key!r} kept changing", reason="Contention")
+        marker = {"sourceKey": source_key}
+        cas_update(
+            self._active,
+            ledger_key(source_key),
+            lambda _current: (marker, None),
+            what=f"active index of {source_key!r}",
+        )
 
     def _unmark_if_idle(self, source_key: str) -> None:
         """Remove the marker of an idle source, unless a claim rewrote it meanwhile.
@@ -393,21 +360,17 @@ class SourceLedger:
     def _update(
         self, source_key: str, change: Callable[[SourceEntry], tuple[SourceEntry, _Result]]
     ) -> tuple[SourceEntry, _Result]:
-        key = ledger_key(source_key)
-        for _ in range(MAX_CAS_ATTEMPTS):
-            found = self._store.read(key)
-            current = SourceEntry.from_document(found[0]) if found else SourceEntry(source_key)
-            etag = found[1] if found else None
+        def mutate(document: dict[str, Any] | None) -> tuple[Change, tuple[SourceEntry, _Result]]:
+            current = SourceEntry.from_document(document) if document else SourceEntry(source_key)
             updated, result = change(current)
-            if updated == current and found is not None:
-                return current, result
-            try:
-                self._store.write(key, updated.to_document(), etag=etag)
-            except StaleWrite:
-                continue
-            return updated, result
-        raise TransientError(
-            f"ledger for source {source_key!r} kept changing; gave up after "
-            f"{MAX_CAS_ATTEMPTS} attempts",
+            if document is not None and updated == current:
+                return KEEP, (current, result)
+            return updated.to_document(), (updated, result)
+
+        return cas_update(
+            self._store,
+            ledger_key(source_key),
+            mutate,
+            what=f"ledger for source {source_key!r}",
             reason="LedgerContention",
         )

@@ -3,8 +3,8 @@
 The ledger holds only what is in flight per source; a build record outlives it and answers
 ``GET /api/builds/{id}`` and ``galleryctl status``: state, target, version, per-region replication
 progress, the error of a failed build, and the history of its transitions. Records live in the
-same compare-and-swap store as the ledger (``shared.builds.ledger.LedgerStore``), under their own
-prefix.
+same compare-and-swap document store as the ledger (``shared.core.documents``), under their
+own prefix.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from shared.builds.ledger import LedgerStore, StaleWrite
-from shared.core.errors import TransientError
+from shared.core.documents import KEEP, Change, DocumentStore, cas_update
 
-MAX_CAS_ATTEMPTS = 20
 #: Transitions kept per record (replication progress can add many).
 HISTORY_LIMIT = 50
 
@@ -146,7 +144,7 @@ class RecencyListing(Protocol):
 class BuildRecords:
     """Reads and updates build records with compare-and-swap (safe for concurrent writers)."""
 
-    def __init__(self, store: LedgerStore, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: DocumentStore, *, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock
 
@@ -186,27 +184,27 @@ class BuildRecords:
         new record before it is stored (events are published there: a failed write is retried
         and publishes the same, deterministic event id again, so no transition is lost).
         """
-        for _ in range(MAX_CAS_ATTEMPTS):
+
+        def mutate(document: dict[str, Any] | None) -> tuple[Change, BuildRecord]:
             now = self._clock().isoformat()
-            found = self._store.read(build_id)
-            current = BuildRecord.from_document(found[0]) if found else initial(now)
-            if found is not None and current.phase.final:
-                return current
+            current = BuildRecord.from_document(document) if document else initial(now)
+            if document is not None and current.phase.final:
+                return KEEP, current
             updated = change(current)
-            if updated.phase != current.phase or found is None:
+            if updated.phase != current.phase or document is None:
                 entry = {"state": updated.phase.value, "at": now}
                 updated = replace(updated, history=(*current.history, entry)[-HISTORY_LIMIT:])
-            if found is not None and updated == current:
-                return current
+            if document is not None and updated == current:
+                return KEEP, current
             updated = replace(updated, updated_at=now)
             if before_write is not None:
                 before_write(updated)
-            try:
-                self._store.write(build_id, updated.to_document(), etag=found[1] if found else None)
-            except StaleWrite:
-                continue
-            return updated
-        raise TransientError(
-            f"build record {build_id} kept changing; gave up after {MAX_CAS_ATTEMPTS} attempts",
+            return updated.to_document(), updated
+
+        return cas_update(
+            self._store,
+            build_id,
+            mutate,
+            what=f"build record {build_id}",
             reason="RecordContention",
         )

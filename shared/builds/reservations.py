@@ -17,13 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from shared.builds.gallery import DefinitionRef
-from shared.builds.ledger import LedgerStore, StaleWrite
 from shared.contract.versioning import ImageVersion
-from shared.core.errors import TransientError
+from shared.core.documents import KEEP, Change, DocumentStore, cas_update
 
 logger = logging.getLogger(__name__)
-
-MAX_CAS_ATTEMPTS = 20
 
 
 def definition_key(definition: DefinitionRef) -> str:
@@ -31,7 +28,7 @@ def definition_key(definition: DefinitionRef) -> str:
 
 
 class VersionReservations:
-    def __init__(self, store: LedgerStore, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: DocumentStore, *, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock
 
@@ -50,48 +47,38 @@ class VersionReservations:
     ) -> str:
         """The version reserved for ``build_id``: its existing reservation, or a new one chosen by
         ``allocate`` (given every reserved version of *other* builds) and written atomically."""
-        key = definition_key(definition)
-        for _ in range(MAX_CAS_ATTEMPTS):
-            found = self._store.read(key)
-            document: dict[str, Any] = (
-                dict(found[0]) if found else {"definition": str(definition), "reservations": {}}
-            )
+
+        def mutate(found: dict[str, Any] | None) -> tuple[Change, tuple[str, bool]]:
+            document = found or {"definition": str(definition), "reservations": {}}
             reservations: dict[str, Mapping[str, Any]] = dict(document.get("reservations") or {})
             mine = reservations.get(build_id)
             if mine is not None:
-                return str(mine["version"])
+                return KEEP, (str(mine["version"]), False)
             others = [ImageVersion.parse(str(r["version"])) for r in reservations.values()]
             version = str(allocate(others))
             reservations[build_id] = {"version": version, "at": self._clock().isoformat()}
-            document["reservations"] = reservations
-            try:
-                self._store.write(key, document, etag=found[1] if found else None)
-            except StaleWrite:
-                continue
+            return {**document, "reservations": reservations}, (version, True)
+
+        version, new = cas_update(
+            self._store, definition_key(definition), mutate, what=self._what(definition)
+        )
+        if new:
             logger.info(
                 "version reserved",
                 extra={"build_id": build_id, "definition": str(definition), "version": version},
             )
-            return version
-        raise TransientError(
-            f"version reservations of {definition} kept changing; gave up", reason="Contention"
-        )
+        return version
 
     def release(self, definition: DefinitionRef, build_id: str) -> None:
-        key = definition_key(definition)
-        for _ in range(MAX_CAS_ATTEMPTS):
-            found = self._store.read(key)
-            if found is None or build_id not in (found[0].get("reservations") or {}):
-                return
-            document = dict(found[0])
-            reservations = dict(document["reservations"])
-            del reservations[build_id]
-            document["reservations"] = reservations
-            try:
-                self._store.write(key, document, etag=found[1])
-            except StaleWrite:
-                continue
-            return
-        raise TransientError(
-            f"version reservations of {definition} kept changing; gave up", reason="Contention"
-        )
+
+        def mutate(found: dict[str, Any] | None) -> tuple[Change, None]:
+            reservations = dict((found or {}).get("reservations") or {})
+            if found is None or reservations.pop(build_id, None) is None:
+                return KEEP, None
+            return {**found, "reservations": reservations}, None
+
+        cas_update(self._store, definition_key(definition), mutate, what=self._what(definition))
+
+    @staticmethod
+    def _what(definition: DefinitionRef) -> str:
+        return f"version reservations of {definition}"

@@ -42,12 +42,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from shared.builds.ledger import LedgerStore, StaleWrite
 from shared.contract.request import parse_build_request
 from shared.contract.rules import REQUEST_ID_PATTERN, Rule, ValidationContext
 from shared.contract.versioning import POLICY_NAMES, ImageVersion, InvalidVersion
 from shared.core.blob_urls import BlobUrl, InvalidBlobUrl, parse_blob_url
-from shared.core.errors import PermanentError, Problem, ValidationFailed, describe
+from shared.core.documents import DocumentStore, StaleWrite, cas_update
+from shared.core.errors import PermanentError, Problem, TransientError, ValidationFailed, describe
 from shared.core.jsontypes import JsonObject
 from shared.core.messaging import MessageSender, RejectedMessageSink, build_request_message
 from shared.core.redaction import strip_query
@@ -242,14 +242,6 @@ class SnapshotReader(Protocol):
 
     def get(self, snapshot_id: ResourceId) -> SnapshotState | None:
         """The snapshot, or ``None`` when it does not exist (any more)."""
-        ...
-
-
-class IntakeStore(LedgerStore, Protocol):
-    """Keyed JSON records with compare-and-swap, which can also be deleted."""
-
-    def delete(self, key: str, *, etag: str | None) -> None:
-        """Delete ``key`` (if it still has ``etag``); raise StaleWrite on a concurrent change."""
         ...
 
 
@@ -761,8 +753,8 @@ class IntakeService:
         *,
         blobs: UploadBlobs,
         snapshots: SnapshotReader,
-        pending: IntakeStore,
-        done: LedgerStore,
+        pending: DocumentStore,
+        done: DocumentStore,
         sender: MessageSender,
         rejects: RejectedMessageSink,
         clock: Callable[[], datetime],
@@ -1199,14 +1191,16 @@ class IntakeService:
             logger.debug("intake: pending record %s changed concurrently; kept", key)
 
     def _record_done(self, key: str, record: Mapping[str, Any]) -> None:
-        for _ in range(5):
-            found = self._done.read(key)
-            try:
-                self._done.write(key, record, etag=found[1] if found else None)
-                return
-            except StaleWrite:
-                continue
-        logger.warning("intake: done record %s kept changing; not updated", key)
+        try:
+            cas_update(
+                self._done,
+                key,
+                lambda _current: (record, None),
+                what=f"done record {key}",
+                attempts=5,
+            )
+        except TransientError:
+            logger.warning("intake: done record %s kept changing; not updated", key)
 
 
 def _take(keys: Iterator[str], limit: int) -> list[str]:

@@ -17,7 +17,7 @@ from shared.core.errors import NotFoundError, TransientError
 from shared.core.messaging import OutgoingMessage
 from shared.core.settings import SettingName, Settings
 from shared.vhd.preflight import DetectedFormat, VhdReport
-from tests.unit.ledger_fakes import Clock, InMemoryLedgerStore
+from tests.unit.store_fakes import Clock, InMemoryDocumentStore
 
 SUB = "6e0f4b2c-1d3a-4c5e-9f7a-2b8c4d6e8f01"
 
@@ -201,11 +201,11 @@ def make_harness(**settings_env: str) -> Harness:
     }
     settings = Settings.from_env(env)
     clock = Clock()
-    store = InMemoryLedgerStore()
+    store = InMemoryDocumentStore()
     ledger = SourceLedger(
-        store, clock=clock, new_build_id=build_id_for, active=InMemoryLedgerStore()
+        store, clock=clock, new_build_id=build_id_for, active=InMemoryDocumentStore()
     )
-    records = BuildRecords(InMemoryLedgerStore(), clock=clock)
+    records = BuildRecords(InMemoryDocumentStore(), clock=clock)
     gallery, sender, rejects, vhd = (
         FakeGallery(),
         RecordingSender(),
@@ -217,7 +217,7 @@ def make_harness(**settings_env: str) -> Harness:
         gallery=gallery,
         ledger=ledger,
         records=records,
-        reservations=VersionReservations(InMemoryLedgerStore(), clock=clock),
+        reservations=VersionReservations(InMemoryDocumentStore(), clock=clock),
         sender=sender,
         rejects=rejects,
         vhd_inspector=vhd,

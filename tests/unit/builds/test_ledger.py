@@ -14,16 +14,16 @@ from shared.builds.ledger import (
     ledger_key,
 )
 from shared.core.errors import TransientError
-from tests.unit.ledger_fakes import InMemoryLedgerStore
+from tests.unit.store_fakes import InMemoryDocumentStore
 
 SOURCE = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/snapshots/snap1"
 OTHER_SOURCE = "http://127.0.0.1:10000/devstoreaccount1/vhds/other.vhd"
 
 
 def make_ledger(
-    store: InMemoryLedgerStore | None = None,
-) -> tuple[SourceLedger, InMemoryLedgerStore]:
-    store = store or InMemoryLedgerStore()
+    store: InMemoryDocumentStore | None = None,
+) -> tuple[SourceLedger, InMemoryDocumentStore]:
+    store = store or InMemoryDocumentStore()
     counter = itertools.count(1)
     ledger = SourceLedger(
         store,
@@ -192,7 +192,7 @@ def test_ledger_key_is_stable_and_store_safe() -> None:
     assert len(key) == 64 and all(c in "0123456789abcdef" for c in key)
 
 
-class _DeleteHookStore(InMemoryLedgerStore):
+class _DeleteHookStore(InMemoryDocumentStore):
     """An active index whose next delete first lets another instance act."""
 
     def __init__(self) -> None:
@@ -209,7 +209,7 @@ class _DeleteHookStore(InMemoryLedgerStore):
 def indexed_ledger() -> tuple[SourceLedger, _DeleteHookStore]:
     active = _DeleteHookStore()
     ledger = SourceLedger(
-        InMemoryLedgerStore(),
+        InMemoryDocumentStore(),
         clock=lambda: datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
         new_build_id=lambda request_id: f"b-{request_id}",
         active=active,

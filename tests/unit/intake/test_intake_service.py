@@ -26,7 +26,7 @@ from shared.intake.service import (
     vhd_request_id,
 )
 from shared.vhd.preflight import MIB, VhdReport, build_fixed_footer, inspect_vhd
-from tests.unit.ledger_fakes import Clock, InMemoryLedgerStore
+from tests.unit.store_fakes import Clock, InMemoryDocumentStore
 from tests.vhd_fixtures import TailOnlyReader
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -153,8 +153,8 @@ class World:
     snapshots: FakeSnapshots
     bus: Bus
     clock: Clock
-    pending: InMemoryLedgerStore
-    done: InMemoryLedgerStore
+    pending: InMemoryDocumentStore
+    done: InMemoryDocumentStore
     settings: Settings
 
 
@@ -175,7 +175,7 @@ def make_world(**environ: str) -> World:
         Bus(),
         Clock(datetime(2026, 11, 16, 12, 0, tzinfo=UTC)),
     )
-    pending, done = InMemoryLedgerStore(), InMemoryLedgerStore()
+    pending, done = InMemoryDocumentStore(), InMemoryDocumentStore()
     service = IntakeService(
         settings,
         blobs=blobs,

@@ -11,24 +11,25 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.adapters.blob_ledger_store import BlobLedgerStore
-from shared.builds.ledger import ClaimOutcome, SourceLedger, StaleWrite
+from shared.adapters.blob_document_store import BlobDocumentStore
+from shared.builds.ledger import ClaimOutcome, SourceLedger
+from shared.core.documents import StaleWrite
 from tests.conftest import AzuriteInstance
 
 
 @pytest.fixture
-def store(azurite: AzuriteInstance) -> BlobLedgerStore:
+def store(azurite: AzuriteInstance) -> BlobDocumentStore:
     service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    return BlobLedgerStore(service.get_container_client(f"ledger-{uuid.uuid4().hex[:12]}"))
+    return BlobDocumentStore(service.get_container_client(f"ledger-{uuid.uuid4().hex[:12]}"))
 
 
-def test_create_only_write_refuses_an_existing_key(store: BlobLedgerStore) -> None:
+def test_create_only_write_refuses_an_existing_key(store: BlobDocumentStore) -> None:
     store.write("k", {"a": 1}, etag=None)
     with pytest.raises(StaleWrite):
         store.write("k", {"a": 2}, etag=None)
 
 
-def test_stale_etag_is_refused(store: BlobLedgerStore) -> None:
+def test_stale_etag_is_refused(store: BlobDocumentStore) -> None:
     etag = store.write("k", {"a": 1}, etag=None)
     store.write("k", {"a": 2}, etag=etag)
     with pytest.raises(StaleWrite):
@@ -37,7 +38,7 @@ def test_stale_etag_is_refused(store: BlobLedgerStore) -> None:
     assert found is not None and found[0] == {"a": 2}
 
 
-def test_missing_key_reads_none_and_keys_lists_written_ones(store: BlobLedgerStore) -> None:
+def test_missing_key_reads_none_and_keys_lists_written_ones(store: BlobDocumentStore) -> None:
     assert store.read("absent") is None
     assert list(store.list_keys()) == []
     store.write("one", {}, etag=None)
@@ -45,7 +46,7 @@ def test_missing_key_reads_none_and_keys_lists_written_ones(store: BlobLedgerSto
     assert sorted(store.list_keys()) == ["one", "two"]
 
 
-def test_two_ledger_instances_serialise_one_source(store: BlobLedgerStore) -> None:
+def test_two_ledger_instances_serialise_one_source(store: BlobDocumentStore) -> None:
     ids = itertools.count(1)
 
     def ledger() -> SourceLedger:
@@ -65,7 +66,7 @@ def test_two_ledger_instances_serialise_one_source(store: BlobLedgerStore) -> No
 
 
 def test_recent_keys_come_from_the_listing_newest_first_with_ties_kept(
-    store: BlobLedgerStore,
+    store: BlobDocumentStore,
 ) -> None:
     store.write("old", {"n": 1}, etag=None)
     time.sleep(1.1)  # Last-Modified has one-second resolution
@@ -82,7 +83,7 @@ def test_recent_keys_come_from_the_listing_newest_first_with_ties_kept(
     assert store.recent_keys(0) == []
 
 
-def test_recent_builds_read_only_the_newest_records(store: BlobLedgerStore) -> None:
+def test_recent_builds_read_only_the_newest_records(store: BlobDocumentStore) -> None:
     from shared.builds.records import BuildPhase, BuildRecord, BuildRecords
 
     clock = iter(datetime(2026, 11, 22, 12, m, tzinfo=UTC) for m in range(50))

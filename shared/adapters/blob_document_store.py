@@ -17,7 +17,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from shared.builds.ledger import StaleWrite
+from shared.core.documents import StaleWrite
 from shared.core.errors import TransientError
 
 _JSON = ContentSettings(content_type="application/json")
@@ -25,8 +25,8 @@ _JSON = ContentSettings(content_type="application/json")
 SOURCES_PREFIX = "sources/"
 
 
-class BlobLedgerStore:
-    """:class:`shared.builds.ledger.LedgerStore` over one blob container (created on first use).
+class BlobDocumentStore:
+    """:class:`shared.core.documents.DocumentStore` over one blob container (created on first use).
 
     Documents are blobs ``<prefix><key>.json``; the same store serves any keyed JSON document
     that needs compare-and-swap (build records, version reservations, pending uploads).

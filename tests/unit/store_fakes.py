@@ -1,4 +1,4 @@
-"""An in-memory :class:`shared.builds.ledger.LedgerStore` with real compare-and-swap semantics."""
+"""An in-memory :class:`shared.core.documents.DocumentStore` with real compare-and-swap."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.builds.ledger import StaleWrite
+from shared.core.documents import StaleWrite
 
 
-class InMemoryLedgerStore:
+class InMemoryDocumentStore:
     """Thread-safe (the tracker follows builds on several threads)."""
 
     def __init__(self) -> None:
