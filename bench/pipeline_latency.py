@@ -45,7 +45,7 @@ from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.exceptions import ServiceBusError
 
 from bench.common import Check, Section
-from devstack import __main__ as devstack_cli
+from devstack import control as devstack_cli
 from devstack.armsim.operations import build_seconds, region_seconds
 from devstack.procs import ManagedProcess, StartupError
 from devstack.stack import (

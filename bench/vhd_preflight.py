@@ -22,7 +22,9 @@ from typing import Any
 from bench.common import Check, Section, kib, peak_allocation, time_calls
 from devstack.vhdgen import upload_fixed_vhd, write_fixed_vhd
 from shared.cli.__main__ import main as galleryctl
-from shared.vhd.preflight import GIB, FileRangeReader, VhdReport, inspect_vhd
+from shared.vhd.footer import GIB
+from shared.vhd.preflight import VhdReport, inspect_vhd
+from shared.vhd.readers import FileRangeReader
 
 logger = logging.getLogger(__name__)
 

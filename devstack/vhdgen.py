@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.vhd.preflight import (
+from shared.vhd.footer import (
     FOOTER_SIZE,
     DiskType,
     build_fixed_footer,

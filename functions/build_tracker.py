@@ -21,4 +21,4 @@ bp = func.Blueprint()
 def build_tracker(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logger.info("build tracker is past due; running now")
-    composition.build_service().follow_up()
+    composition.build_tracker().follow_up()

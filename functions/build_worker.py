@@ -1,12 +1,11 @@
 """Service Bus queue trigger on ``image-builds``: one build request per message.
 
 Thin: parse the trigger into an :class:`~shared.core.messaging.IncomingMessage`, hand it to the
-build
-service. Invalid or impossible requests are dead-lettered by the service with a reason and a
-description and the message completes; transient errors are retried later by the service (a
-delayed copy, or the tracker); a :class:`~shared.core.errors.TransientError` that still escapes
-(Service Bus itself unavailable) propagates, so the host abandons the message and Service Bus
-redelivers it.
+build worker (:class:`~shared.builds.worker.BuildWorker`). Invalid or impossible requests are
+dead-lettered by the worker with a reason and a description and the message completes; transient
+errors are retried later by the worker (a delayed copy, or the tracker); a
+:class:`~shared.core.errors.TransientError` that still escapes (Service Bus itself unavailable)
+propagates, so the host abandons the message and Service Bus redelivers it.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ def _attempt(properties: Mapping[str, object]) -> int:
 def build_worker(message: func.ServiceBusMessage) -> None:
     incoming = to_incoming(message)
     try:
-        outcome = composition.build_service().handle_message(incoming)
+        outcome = composition.build_worker().handle_message(incoming)
     except TransientError as error:
         logger.warning(
             "build request will be retried",

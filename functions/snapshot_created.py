@@ -1,6 +1,6 @@
 """Event Grid trigger: ``Microsoft.Resources.ResourceWriteSuccess`` of a snapshot.
 
-Thin: parse the event into a :class:`~shared.intake.service.SnapshotWritten` (other resource
+Thin: parse the event into a :class:`~shared.intake.events.SnapshotWritten` (other resource
 writes are
 ignored), hand it to the intake service: a snapshot tagged ``gallery-publish`` is queued once it
 is usable; later writes of a snapshot already queued are ignored (docs/intake.md). Transient and
@@ -15,7 +15,7 @@ import azure.functions as func
 
 from shared import composition
 from shared.core.errors import PipelineError
-from shared.intake.service import parse_snapshot_write
+from shared.intake.events import parse_snapshot_write
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Event Grid trigger: ``Microsoft.Storage.BlobCreated`` for ``<name>.vhd`` and ``<name>.vhd.json``.
 
-Thin: parse the event into a :class:`~shared.intake.service.BlobCreated`, hand it to the intake
+Thin: parse the event into a :class:`~shared.intake.events.BlobCreated`, hand it to the intake
 service,
 which queues a build request once the upload is committed (docs/intake.md). It never binds or
 downloads the blob: the service reads properties, the manifest and the 512-byte footer.
@@ -16,7 +16,7 @@ import azure.functions as func
 
 from shared import composition
 from shared.core.errors import PermanentError, PipelineError
-from shared.intake.service import parse_blob_created
+from shared.intake.events import parse_blob_created
 
 logger = logging.getLogger(__name__)
 

@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 from shared.core.settings import Settings
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-    from azure.storage.blob import BlobServiceClient, ContainerClient
-
     from shared.adapters.blob_audit_store import BlobAuditStore
     from shared.adapters.compute_gallery import ComputeClients, ComputeGallery
+    from shared.adapters.identity import TokenCredential
     from shared.adapters.service_bus import ServiceBusMessaging
+    from shared.adapters.storage import BlobServiceClient, ContainerClient
+    from shared.builds.common import BuildJournal
     from shared.builds.ledger import SourceLedger
     from shared.builds.records import BuildRecords
-    from shared.builds.service import BuildService
+    from shared.builds.starter import BuildStarter
+    from shared.builds.tracker import BuildTracker
+    from shared.builds.worker import BuildWorker
     from shared.intake.service import IntakeService
     from shared.lifecycle.service import LifecycleService
 
@@ -40,9 +42,9 @@ def settings() -> Settings:
 @functools.cache
 def credential() -> TokenCredential:
     """``DefaultAzureCredential``: managed identity in Azure, the simulator's MSI locally."""
-    from azure.identity import DefaultAzureCredential  # noqa: PLC0415  (0.3 s import)
+    from shared.adapters.identity import default_credential  # noqa: PLC0415  (0.3 s import)
 
-    return DefaultAzureCredential()
+    return default_credential()
 
 
 @functools.cache
@@ -105,7 +107,10 @@ def reset() -> None:
         compute_clients,
         gallery,
         ledger,
-        build_service,
+        build_journal,
+        build_starter,
+        build_worker,
+        build_tracker,
         build_records,
         lifecycle_audit,
         lifecycle_service,
@@ -116,27 +121,70 @@ def reset() -> None:
 
 
 @functools.cache
-def build_service() -> BuildService:
-    """The build worker's and tracker's service, wired to Azure."""
+def build_journal() -> BuildJournal:
+    """Build records, each change published on the events topic (worker and tracker)."""
+    from shared.builds.common import BuildJournal  # noqa: PLC0415
+
+    return BuildJournal(
+        records=build_records(),
+        sender=messaging(),
+        events_topic=settings().events_topic,
+        clock=utc_now,
+    )
+
+
+@functools.cache
+def build_starter() -> BuildStarter:
+    """Starting and ending builds: shared by the build worker and the tracker."""
     from shared.adapters.blob_document_store import BlobDocumentStore  # noqa: PLC0415
     from shared.adapters.vhd_inspector import BlobVhdInspector  # noqa: PLC0415
     from shared.builds.reservations import VersionReservations  # noqa: PLC0415
-    from shared.builds.service import BuildService  # noqa: PLC0415
+    from shared.builds.starter import BuildStarter  # noqa: PLC0415
 
     current = settings()
     container = ledger_container()
-    bus = messaging()
-    return BuildService(
+    return BuildStarter(
         settings=current,
         gallery=gallery(),
         ledger=ledger(),
-        records=build_records(),
         reservations=VersionReservations(
             BlobDocumentStore(container, prefix="reservations/"), clock=utc_now
         ),
+        journal=build_journal(),
+        vhd_inspector=BlobVhdInspector(current, credential),
+        clock=utc_now,
+    )
+
+
+@functools.cache
+def build_worker() -> BuildWorker:
+    """The build worker (``functions/build_worker.py``), wired to Azure."""
+    from shared.builds.worker import BuildWorker  # noqa: PLC0415
+
+    bus = messaging()
+    return BuildWorker(
+        settings=settings(),
+        ledger=ledger(),
+        journal=build_journal(),
+        starter=build_starter(),
         sender=bus,
         rejects=bus,
-        vhd_inspector=BlobVhdInspector(current, credential),
+        clock=utc_now,
+    )
+
+
+@functools.cache
+def build_tracker() -> BuildTracker:
+    """The build tracker (``functions/build_tracker.py``), wired to Azure."""
+    from shared.builds.tracker import BuildTracker  # noqa: PLC0415
+
+    return BuildTracker(
+        settings=settings(),
+        gallery=gallery(),
+        ledger=ledger(),
+        journal=build_journal(),
+        starter=build_starter(),
+        rejects=messaging(),
         clock=utc_now,
     )
 

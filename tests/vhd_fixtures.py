@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from shared.vhd.preflight import MIB
+from shared.vhd.footer import MIB
 
 QEMU_TIMEOUT_SECONDS = 30
 

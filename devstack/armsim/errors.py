@@ -1,8 +1,7 @@
 """ARM error bodies: ``{"error": {"code", "message", "target"?, "details"?}}`` with the real texts.
 
 Every error the simulator returns is an :class:`ArmError`; the factory functions below hold the
-verbatim messages from the reference (``../shared/reference/gallery-api.md`` §3) so they live in
-one place.
+verbatim messages (their sources are cited in ``docs/devstack.md``) so they live in one place.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ BLOB_TIMEOUT_SECONDS = 10
 
 
 class BlobRangeReader:
-    """A ``shared.vhd.preflight.RangeReader`` over one blob; knows its blob type."""
+    """A ``shared.vhd.readers.RangeReader`` over one blob; knows its blob type."""
 
     def __init__(self, blob: BlobClient) -> None:
         self._blob = blob

@@ -1,4 +1,4 @@
-"""A :class:`shared.vhd.preflight.RangeReader` over a blob: properties once, then small ranged GETs.
+"""A :class:`shared.vhd.readers.RangeReader` over a blob: properties once, then small ranged GETs.
 
 Why not ``BlobClient.download_blob(offset, length)``: for a *page* blob the SDK's downloader
 follows its first ranged GET with an unpaged Get Page Ranges call over the whole blob (to skip

@@ -1,6 +1,6 @@
 """Upload blobs for intake over azure-storage-blob: properties, manifests, the VHD footer.
 
-:class:`BlobUploads` implements :class:`shared.intake.service.UploadBlobs`. It never downloads a
+:class:`BlobUploads` implements :class:`shared.intake.ports.UploadBlobs`. It never downloads a
 VHD:
 ``state`` is one HEAD (Get Blob Properties), ``inspect_vhd`` one HEAD and one 512-byte ranged GET
 (:mod:`shared.adapters.blob_range_reader`), and ``read_small`` reads at most ``max_bytes + 1``
@@ -36,7 +36,7 @@ from shared.core.blob_urls import InvalidBlobUrl, parse_blob_url
 from shared.core.errors import PermanentError
 from shared.core.redaction import strip_query
 from shared.core.settings import Settings
-from shared.intake.service import BlobState, SmallBlob
+from shared.intake.ports import BlobState, SmallBlob
 from shared.vhd.preflight import VhdReport, inspect_vhd
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ TIMEOUT_SECONDS = 30
 
 
 class BlobUploads:
-    """:class:`shared.intake.service.UploadBlobs` over azure-storage-blob (see the module
+    """:class:`shared.intake.ports.UploadBlobs` over azure-storage-blob (see the module
     docstring)."""
 
     def __init__(self, settings: Settings, credential: Callable[[], TokenCredential]) -> None:

@@ -20,7 +20,7 @@ from azure.mgmt.compute import ComputeManagementClient
 
 from shared.adapters.azure_errors import azure_call
 from shared.builds.gallery import DefinitionRef, VersionRef, VersionStatus
-from shared.contract.request import DefinitionSpec
+from shared.contract.model import DefinitionSpec
 from shared.core.errors import NotFoundError, TransientError
 from shared.core.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Snapshots for intake over azure-mgmt-compute: :class:`shared.intake.service.SnapshotReader`.
+"""Snapshots for intake over azure-mgmt-compute: :class:`shared.intake.ports.SnapshotReader`.
 
 One GET per look (``snapshots.get``; the ``LowCostGet`` throttling bucket). A snapshot that does
 not exist (deleted meanwhile, or its resource group) is ``None``; every other failure is
@@ -17,7 +17,7 @@ from shared.adapters.compute_gallery import ComputeClients
 from shared.core.errors import NotFoundError
 from shared.core.resource_ids import ResourceId, parse_resource_id
 from shared.core.timestamps import format_timestamp
-from shared.intake.service import SnapshotState
+from shared.intake.ports import SnapshotState
 
 
 class ComputeSnapshots:

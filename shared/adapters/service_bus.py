@@ -7,7 +7,7 @@ operation has a timeout; failures become :class:`~shared.core.errors.TransientEr
 
 Dead-lettering a rejected request: the Functions Python Service Bus binding completes or
 abandons the trigger message but cannot dead-letter it with a reason (``autoCompleteMessages``
-only; see ``../shared/reference/functions.md`` §1.6). So :meth:`ServiceBusMessaging.reject`
+only; docs/pipeline.md explains why). So :meth:`ServiceBusMessaging.reject`
 relays the message to the rejects queue (``GALLERY_REJECTED_QUEUE``) with its reason and
 description as application properties, then receives from that queue and dead-letters what it
 finds with exactly those values. The result is a real dead-letter (``<rejects>/$deadletterqueue``,

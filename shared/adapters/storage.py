@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.core.errors import PermanentError
 from shared.core.settings import SettingName, Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+
+__all__ = ["CLIENT_OPTIONS", "BlobServiceClient", "ContainerClient", "blob_service_client"]
 
 #: Bounded SDK behaviour: a broken endpoint fails a call instead of hanging a function.
 CLIENT_OPTIONS: Final[dict[str, Any]] = {

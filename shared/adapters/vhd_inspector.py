@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shared.adapters.blob_range_reader import open_blob_reader
-from shared.contract.request import VhdSource
+from shared.contract.model import VhdSource
 from shared.core.settings import Settings
 from shared.vhd.preflight import VhdReport, inspect_vhd
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class BlobVhdInspector:
-    """:class:`shared.builds.service.VhdInspector`: SAS URL, the storage connection, or the
+    """:class:`shared.builds.common.VhdInspector`: SAS URL, the storage connection, or the
     identity."""
 
     def __init__(self, settings: Settings, credential: Callable[[], TokenCredential]) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.contract.request import DefinitionSpec
+from shared.contract.model import DefinitionSpec
 
 
 @dataclass(frozen=True)

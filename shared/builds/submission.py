@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.builds.ledger import build_id_for
-from shared.contract.request import parse_build_request
+from shared.contract.parse import parse_build_request
 from shared.core.errors import ValidationFailed
 from shared.core.messaging import MessageSender, build_request_message
 from shared.core.settings import Settings

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, Final
 
-from shared.contract.request import (
+from shared.contract.model import (
     BuildRequest,
     DataDisk,
     DiskSource,

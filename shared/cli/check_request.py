@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from shared.contract.request import parse_build_request
+from shared.contract.parse import parse_build_request
 from shared.contract.rules import Rule, ValidationContext
 from shared.core.errors import PermanentError, Problem, ValidationFailed
 from shared.core.settings import Settings

@@ -21,7 +21,8 @@ from typing import Any, Final, TextIO
 
 from shared.core.errors import NotFoundError, PermanentError, PipelineError, TransientError
 from shared.core.redaction import strip_query
-from shared.vhd.preflight import FileRangeReader, RangeReader, VhdReport, inspect_vhd
+from shared.vhd.preflight import VhdReport, inspect_vhd
+from shared.vhd.readers import FileRangeReader, RangeReader
 
 EXIT_VALID: Final = 0
 EXIT_INVALID: Final = 1

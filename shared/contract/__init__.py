@@ -1,1 +1,17 @@
-"""The build-request contract v1: model, readers, rules and version policies."""
+"""The build-request contract v1: model, readers, rules and version policies.
+
+Modules, from the bottom up (each imports only those above it in this list):
+
+- :mod:`~shared.contract.rules`, :mod:`~shared.contract.versioning`: rule names, limits, small
+  pure rule functions; version policies.
+- :mod:`~shared.contract.model`: the frozen dataclasses (:class:`BuildRequest` and its parts),
+  defaults and the derived request id.
+- :mod:`~shared.contract.reader`: :class:`DocumentReader`, the generic JSON reader that records
+  every problem.
+- :mod:`~shared.contract.target`, :mod:`~shared.contract.source`,
+  :mod:`~shared.contract.publishing`, :mod:`~shared.contract.definition_spec`,
+  :mod:`~shared.contract.tags`: one reader per section of a request.
+- :mod:`~shared.contract.parse`: :func:`parse_build_request` and the rules that span sections.
+
+Domain code only: no Azure SDK import.
+"""

@@ -1,11 +1,9 @@
 """The validation rules of the build-request contract, as small pure functions.
 
-:func:`shared.contract.request.parse_build_request` walks a request and calls these rules on each
-part,
-collecting every :class:`~shared.core.errors.Problem` before it raises; nothing here stops at the
-first
-problem. Rule names (``Rule.*``) are stable and machine-readable; they appear in CLI output and
-dead-letter descriptions. Each rule is documented in ``docs/build-requests.md``.
+:func:`shared.contract.parse.parse_build_request` walks a request and calls these rules on each
+part, collecting every :class:`~shared.core.errors.Problem` before it raises; nothing here stops
+at the first problem. Rule names (``Rule.*``) are stable and machine-readable; they appear in CLI
+output and dead-letter descriptions. Each rule is documented in ``docs/build-requests.md``.
 """
 
 from __future__ import annotations

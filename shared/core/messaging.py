@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 
 JSON_CONTENT_TYPE: Final = "application/json"
 CLOUDEVENTS_CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
-#: Application property counting the delayed retries of a message (see ``BuildService``).
+#: Application property counting the delayed retries of a message (see ``BuildWorker``).
 ATTEMPT_PROPERTY: Final = "gallery-pipeline.attempt"
 #: Subject (label) of build request messages; other systems may set it too, nobody relies on it.
 BUILD_REQUEST_SUBJECT: Final = "gallery-pipeline.build-request"

@@ -13,381 +13,24 @@ Specification"; all fields big-endian). On top of the format, Azure requires:
 :func:`inspect_vhd` reads at most two 512-byte ranges through a :class:`RangeReader`: the tail
 (the footer), and only when there is no footer there, the head, to say what the file is instead
 (VHDX, qcow2, a dynamic VHD cut short...). It never reads the disk data, so time and memory do not
-grow with the size of the disk. This module is pure domain code: no Azure SDK imports; the blob
-reader lives in :mod:`shared.adapters.blob_range_reader`.
+grow with the size of the disk. This module is pure domain code: no Azure SDK imports. The
+footer codec is :mod:`shared.vhd.footer`, the readers :mod:`shared.vhd.readers` (the blob reader
+lives in :mod:`shared.adapters.blob_range_reader`).
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import os
-import struct
-import uuid
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Final, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Final
 
 from shared.core.errors import Problem, ValidationFailed
+from shared.vhd.footer import COOKIE, FOOTER_SIZE, DiskType, VhdFooter, parse_footer
+from shared.vhd.readers import BlobTypeAware, RangeReader
+from shared.vhd.size_rules import QEMU_FIXED_CONVERT, size_problems, size_text
 
 logger = logging.getLogger(__name__)
-
-FOOTER_SIZE: Final = 512
-COOKIE: Final = b"conectix"
-MIB: Final = 1024 * 1024
-GIB: Final = 1024 * MIB
-TIB: Final = 1024 * GIB
-MIN_VIRTUAL_SIZE: Final = 20 * MIB
-MAX_VIRTUAL_SIZE: Final = 32 * TIB
-
-#: Footer ``features`` field: bit 1 ("reserved") must always be set.
-FEATURES_RESERVED: Final = 0x00000002
-#: Footer ``format version`` 1.0.
-FORMAT_VERSION_1_0: Final = 0x00010000
-#: ``data offset`` of a fixed disk: there is no dynamic header.
-FIXED_DATA_OFFSET: Final = 0xFFFFFFFFFFFFFFFF
-#: VHD timestamps count seconds since 2000-01-01 00:00:00 UTC.
-VHD_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
-
-#: The conversion that produces what Azure accepts (force_size keeps the exact byte size instead
-#: of rounding it to a CHS geometry).
-QEMU_FIXED_CONVERT: Final = "qemu-img convert -f raw -O vpc -o subformat=fixed,force_size"
-
-# Big-endian footer layout (offsets 0..85; 427 reserved bytes follow):
-# cookie 8s @0, features I @8, format version I @12, data offset Q @16, timestamp I @24,
-# creator application 4s @28, creator version I @32, creator host OS 4s @36, original size Q @40,
-# current size Q @48, geometry: cylinders H @56, heads B @58, sectors per track B @59,
-# disk type I @60, checksum I @64, unique id 16s @68, saved state B @84, reserved 427s @85.
-_FOOTER_STRUCT: Final = struct.Struct(">8sIIQI4sI4sQQHBBII16sB427s")
-_CHECKSUM_OFFSET: Final = 64
-assert _FOOTER_STRUCT.size == FOOTER_SIZE
-
-
-class DiskType(enum.IntEnum):
-    """The footer's ``disk type`` values defined by the specification."""
-
-    NONE = 0
-    FIXED = 2
-    DYNAMIC = 3
-    DIFFERENCING = 4
-
-
-@dataclass(frozen=True)
-class DiskGeometry:
-    """CHS geometry from the footer (informational; Azure uses the byte sizes)."""
-
-    cylinders: int
-    heads: int
-    sectors_per_track: int
-
-    @property
-    def capacity(self) -> int:
-        """Bytes addressable through the CHS geometry (can be less than the real size)."""
-        return self.cylinders * self.heads * self.sectors_per_track * 512
-
-
-@dataclass(frozen=True)
-class VhdFooter:
-    """Every field of the 512-byte VHD footer, exactly as stored (round-trips byte for byte)."""
-
-    cookie: bytes
-    features: int
-    format_version: int
-    data_offset: int
-    #: Seconds since 2000-01-01 00:00:00 UTC.
-    timestamp: int
-    creator_application: bytes
-    creator_version: int
-    creator_host_os: bytes
-    original_size: int
-    current_size: int
-    geometry: DiskGeometry
-    disk_type: int
-    checksum: int
-    unique_id: bytes
-    saved_state: int = 0
-    reserved: bytes = field(default=bytes(427), repr=False)
-
-    def to_bytes(self) -> bytes:
-        """The footer as 512 bytes, with the stored ``checksum`` (see :meth:`with_checksum`)."""
-        return _FOOTER_STRUCT.pack(
-            self.cookie,
-            self.features,
-            self.format_version,
-            self.data_offset,
-            self.timestamp,
-            self.creator_application,
-            self.creator_version,
-            self.creator_host_os,
-            self.original_size,
-            self.current_size,
-            self.geometry.cylinders,
-            self.geometry.heads,
-            self.geometry.sectors_per_track,
-            self.disk_type,
-            self.checksum,
-            self.unique_id,
-            self.saved_state,
-            self.reserved,
-        )
-
-    def computed_checksum(self) -> int:
-        """The checksum these fields should carry."""
-        return footer_checksum(self.to_bytes())
-
-    @property
-    def checksum_ok(self) -> bool:
-        return self.checksum == self.computed_checksum()
-
-    def with_checksum(self) -> VhdFooter:
-        """A copy whose ``checksum`` field is correct for its other fields."""
-        return replace(self, checksum=self.computed_checksum())
-
-    @property
-    def cookie_ok(self) -> bool:
-        return self.cookie == COOKIE
-
-    @property
-    def disk_type_name(self) -> str:
-        try:
-            return DiskType(self.disk_type).name.lower()
-        except ValueError:
-            return f"unknown({self.disk_type})"
-
-    @property
-    def created_at(self) -> datetime:
-        return VHD_EPOCH + timedelta(seconds=self.timestamp)
-
-    @property
-    def uuid(self) -> uuid.UUID:
-        return uuid.UUID(bytes=self.unique_id)
-
-    @property
-    def creator(self) -> str:
-        """``creator application`` and version, e.g. ``qemu 5.3 (Wi2k)``."""
-        app = self.creator_application.decode("latin-1").strip("\x00 ") or "?"
-        host = self.creator_host_os.decode("latin-1").strip("\x00 ") or "?"
-        major, minor = self.creator_version >> 16, self.creator_version & 0xFFFF
-        return f"{app} {major}.{minor} ({host})"
-
-    def to_json(self) -> dict[str, Any]:
-        """Camel-case, JSON-friendly view of the footer (used by ``galleryctl --json``)."""
-        return {
-            "cookie": self.cookie.decode("latin-1"),
-            "features": self.features,
-            "formatVersion": f"{self.format_version >> 16}.{self.format_version & 0xFFFF}",
-            "dataOffset": self.data_offset,
-            "timestamp": self.created_at.isoformat().replace("+00:00", "Z"),
-            "creatorApplication": self.creator_application.decode("latin-1"),
-            "creatorVersion": f"{self.creator_version >> 16}.{self.creator_version & 0xFFFF}",
-            "creatorHostOs": self.creator_host_os.decode("latin-1"),
-            "originalSize": self.original_size,
-            "currentSize": self.current_size,
-            "geometry": {
-                "cylinders": self.geometry.cylinders,
-                "heads": self.geometry.heads,
-                "sectorsPerTrack": self.geometry.sectors_per_track,
-            },
-            "diskType": self.disk_type_name,
-            "checksum": f"0x{self.checksum:08x}",
-            "checksumValid": self.checksum_ok,
-            "uniqueId": str(self.uuid),
-            "savedState": self.saved_state,
-        }
-
-
-def footer_checksum(footer: bytes) -> int:
-    """One's complement of the byte sum of ``footer`` with its checksum field counted as zero."""
-    if len(footer) != FOOTER_SIZE:
-        raise ValueError(f"a VHD footer is {FOOTER_SIZE} bytes, got {len(footer)}")
-    total = sum(footer) - sum(footer[_CHECKSUM_OFFSET : _CHECKSUM_OFFSET + 4])
-    return ~total & 0xFFFFFFFF
-
-
-def parse_footer(data: bytes) -> VhdFooter:
-    """Parse 512 bytes into a :class:`VhdFooter`; no field is judged here (see inspect_vhd)."""
-    if len(data) != FOOTER_SIZE:
-        raise ValueError(f"a VHD footer is {FOOTER_SIZE} bytes, got {len(data)}")
-    (
-        cookie,
-        features,
-        format_version,
-        data_offset,
-        timestamp,
-        creator_application,
-        creator_version,
-        creator_host_os,
-        original_size,
-        current_size,
-        cylinders,
-        heads,
-        sectors_per_track,
-        disk_type,
-        checksum,
-        unique_id,
-        saved_state,
-        reserved,
-    ) = _FOOTER_STRUCT.unpack(data)
-    return VhdFooter(
-        cookie=cookie,
-        features=features,
-        format_version=format_version,
-        data_offset=data_offset,
-        timestamp=timestamp,
-        creator_application=creator_application,
-        creator_version=creator_version,
-        creator_host_os=creator_host_os,
-        original_size=original_size,
-        current_size=current_size,
-        geometry=DiskGeometry(cylinders, heads, sectors_per_track),
-        disk_type=disk_type,
-        checksum=checksum,
-        unique_id=unique_id,
-        saved_state=saved_state,
-        reserved=reserved,
-    )
-
-
-def chs_geometry(virtual_size: int) -> DiskGeometry:
-    """CHS geometry for ``virtual_size`` bytes, per the algorithm in the VHD specification."""
-    total_sectors = min(virtual_size // 512, 65535 * 16 * 255)
-    if total_sectors >= 65535 * 16 * 63:
-        sectors_per_track, heads = 255, 16
-        cylinder_times_heads = total_sectors // sectors_per_track
-    else:
-        sectors_per_track = 17
-        cylinder_times_heads = total_sectors // sectors_per_track
-        heads = max((cylinder_times_heads + 1023) // 1024, 4)
-        if cylinder_times_heads >= heads * 1024 or heads > 16:
-            sectors_per_track, heads = 31, 16
-            cylinder_times_heads = total_sectors // sectors_per_track
-        if cylinder_times_heads >= heads * 1024:
-            sectors_per_track, heads = 63, 16
-            cylinder_times_heads = total_sectors // sectors_per_track
-    return DiskGeometry(cylinder_times_heads // heads, heads, sectors_per_track)
-
-
-def build_footer(
-    virtual_size: int,
-    *,
-    disk_type: int = DiskType.FIXED,
-    data_offset: int | None = None,
-    timestamp: datetime | None = None,
-    unique_id: bytes | None = None,
-    creator_application: bytes = b"gpln",
-    creator_version: int = 0x00010000,
-    creator_host_os: bytes = b"Wi2k",
-) -> VhdFooter:
-    """A footer with a correct checksum for a disk of ``virtual_size`` bytes."""
-    if virtual_size < 0:
-        raise ValueError("virtual_size must not be negative")
-    when = timestamp or datetime.now(UTC)
-    seconds = max(0, int((when - VHD_EPOCH).total_seconds())) & 0xFFFFFFFF
-    if data_offset is None:
-        data_offset = FIXED_DATA_OFFSET if disk_type == DiskType.FIXED else FOOTER_SIZE
-    footer = VhdFooter(
-        cookie=COOKIE,
-        features=FEATURES_RESERVED,
-        format_version=FORMAT_VERSION_1_0,
-        data_offset=data_offset,
-        timestamp=seconds,
-        creator_application=creator_application,
-        creator_version=creator_version,
-        creator_host_os=creator_host_os,
-        original_size=virtual_size,
-        current_size=virtual_size,
-        geometry=chs_geometry(virtual_size),
-        disk_type=disk_type,
-        checksum=0,
-        unique_id=unique_id if unique_id is not None else uuid.uuid4().bytes,
-    )
-    return footer.with_checksum()
-
-
-def build_fixed_footer(
-    virtual_size: int, *, timestamp: datetime | None = None, unique_id: bytes | None = None
-) -> bytes:
-    """The 512-byte footer of a fixed VHD holding ``virtual_size`` bytes of disk data."""
-    return build_footer(virtual_size, timestamp=timestamp, unique_id=unique_id).to_bytes()
-
-
-# --------------------------------------------------------------------------------------------
-# Readers
-
-
-class RangeReader(Protocol):
-    """Random access to a file or blob. Implementations count ``bytes_read`` and ``reads``."""
-
-    bytes_read: int
-    reads: int
-
-    def size(self) -> int:
-        """Total length in bytes."""
-        ...
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        """``length`` bytes from ``offset`` (fewer only at the end of the data)."""
-        ...
-
-
-@runtime_checkable
-class BlobTypeAware(Protocol):
-    """A reader that knows the storage blob type (``PageBlob``, ``BlockBlob``, ``AppendBlob``)."""
-
-    @property
-    def blob_type(self) -> str | None: ...
-
-
-class FileRangeReader:
-    """Reads ranges of a local file with ``pread``; the file is open only during each call."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.bytes_read = 0
-        self.reads = 0
-
-    def __repr__(self) -> str:
-        return f"FileRangeReader({str(self.path)!r})"
-
-    def size(self) -> int:
-        return self.path.stat().st_size
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        if offset < 0 or length < 0:
-            raise ValueError("offset and length must not be negative")
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            data = os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
-        self.reads += 1
-        self.bytes_read += len(data)
-        return data
-
-
-class BytesRangeReader:
-    """A :class:`RangeReader` over bytes in memory (tests, small payloads)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.bytes_read = 0
-        self.reads = 0
-
-    def size(self) -> int:
-        return len(self.data)
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        if offset < 0 or length < 0:
-            raise ValueError("offset and length must not be negative")
-        chunk = self.data[offset : offset + length]
-        self.reads += 1
-        self.bytes_read += len(chunk)
-        return chunk
-
-
-# --------------------------------------------------------------------------------------------
-# Inspection
 
 
 class DetectedFormat(enum.StrEnum):
@@ -438,29 +81,6 @@ class VhdReport:
         }
 
 
-def _mib_text(size: int) -> str:
-    whole, rest = divmod(size, MIB)
-    return f"{whole} MiB" if rest == 0 else f"{size / MIB:.3f} MiB"
-
-
-def _size_text(size: int) -> str:
-    for unit, scale in (("TiB", TIB), ("GiB", GIB), ("MiB", MIB)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit} ({size} bytes)"
-    if size >= MIB:
-        return f"{size / MIB:.3f} MiB ({size} bytes)"
-    return f"{size} bytes"
-
-
-def _resize_recipe(target_size: int) -> str:
-    target_mib = target_size // MIB
-    return (
-        "convert the disk to raw if needed (`qemu-img convert -O raw disk.vhd disk.raw`), "
-        f"`qemu-img resize -f raw disk.raw {target_mib}M`, then "
-        f"`{QEMU_FIXED_CONVERT} disk.raw disk.vhd`"
-    )
-
-
 def _detect_head_format(head: bytes) -> DetectedFormat | None:
     if head.startswith(b"vhdxfile"):
         return DetectedFormat.VHDX
@@ -481,121 +101,16 @@ _FOREIGN_FORMAT_TEXT: Final = {
 }
 
 
-def _size_problems(data_size: int, path: str, rule_text: str) -> list[Problem]:
-    """Alignment and range rules for the disk data size (file size - 512 for a fixed VHD)."""
-    problems: list[Problem] = []
-    remainder = data_size % MIB
-    if remainder:
-        floor_mib = data_size // MIB
-        short_by = MIB - remainder
-        problems.append(
-            Problem(
-                path=path,
-                rule="mib-aligned-size",
-                message=(
-                    f"the virtual size {data_size} bytes ({_mib_text(data_size)}) is not a whole "
-                    f"number of MiB: it is {remainder} bytes over {floor_mib} MiB "
-                    f"({short_by} bytes short of {floor_mib + 1} MiB); Azure needs {rule_text}"
-                ),
-                hint=_resize_recipe((floor_mib + 1) * MIB)
-                + " (force_size keeps the size exact instead of rounding it to a CHS geometry)",
-            )
-        )
-    if data_size < MIN_VIRTUAL_SIZE:
-        problems.append(
-            Problem(
-                path=path,
-                rule="virtual-size-range",
-                message=(
-                    f"the virtual size {_size_text(data_size)} is below Azure's minimum of 20 MiB"
-                ),
-                hint=_resize_recipe(MIN_VIRTUAL_SIZE),
-            )
-        )
-    elif data_size > MAX_VIRTUAL_SIZE:
-        problems.append(
-            Problem(
-                path=path,
-                rule="virtual-size-range",
-                message=(
-                    f"the virtual size {_size_text(data_size)} is above Azure's maximum of 32 TiB"
-                ),
-                hint="shrink the file system and the disk below 32 TiB, or split the data disks",
-            )
-        )
-    return problems
-
-
 def _inspect_footer(footer: VhdFooter, file_size: int) -> tuple[DetectedFormat, list[Problem]]:
-    problems: list[Problem] = []
-    if not footer.checksum_ok:
-        problems.append(
-            Problem(
-                path="vhd.footer.checksum",
-                rule="footer-checksum",
-                message=(
-                    f"the footer checksum is 0x{footer.checksum:08x} but its fields sum to "
-                    f"0x{footer.computed_checksum():08x}: the footer is corrupted (a damaged "
-                    "copy, or a tool that edited the footer without updating the checksum)"
-                ),
-                hint="re-create the VHD from the source image and upload it again",
-            )
-        )
-    disk_type = footer.disk_type
-    if disk_type == DiskType.FIXED:
-        detected = DetectedFormat.VHD_FIXED
-    elif disk_type == DiskType.DYNAMIC:
-        detected = DetectedFormat.VHD_DYNAMIC
-        problems.append(
-            Problem(
-                path="vhd.footer.diskType",
-                rule="fixed-disk-type",
-                message=(
-                    "this is a dynamic (sparse) VHD, disk type 3; Azure accepts only fixed VHDs "
-                    "(disk type 2)"
-                ),
-                hint=(
-                    "convert it to a fixed VHD: `qemu-img convert -f vpc -O vpc "
-                    "-o subformat=fixed,force_size disk.vhd disk-fixed.vhd` (or Hyper-V "
-                    "`Convert-VHD -VHDType Fixed`)"
-                ),
-            )
-        )
-    elif disk_type == DiskType.DIFFERENCING:
-        detected = DetectedFormat.VHD_DIFFERENCING
-        problems.append(
-            Problem(
-                path="vhd.footer.diskType",
-                rule="fixed-disk-type",
-                message=(
-                    "this is a differencing VHD, disk type 4: it holds only changes against a "
-                    "parent disk; Azure accepts only a self-contained fixed VHD (disk type 2)"
-                ),
-                hint=(
-                    "merge it with its parent into a fixed VHD: `qemu-img convert -O vpc "
-                    "-o subformat=fixed,force_size child.vhd disk-fixed.vhd` (qemu-img follows "
-                    "the parent chain)"
-                ),
-            )
-        )
-    else:
-        detected = DetectedFormat.VHD_UNKNOWN_TYPE
-        problems.append(
-            Problem(
-                path="vhd.footer.diskType",
-                rule="fixed-disk-type",
-                message=(
-                    f"the footer's disk type is {disk_type}, not a fixed VHD (2); the footer is "
-                    "damaged or was written by a broken tool"
-                ),
-                hint=f"re-create the VHD: `{QEMU_FIXED_CONVERT} disk.raw disk.vhd`",
-            )
-        )
+    problems = _checksum_problems(footer)
+    detected, disk_type_problem = _disk_type_verdict(footer)
+    if disk_type_problem is not None:
+        problems.append(disk_type_problem)
 
-    if disk_type != DiskType.FIXED:
+    if footer.disk_type != DiskType.FIXED:
         # A dynamic/differencing file is not the size of its disk; judge the disk's own size.
         problems.extend(
-            _size_problems(
+            size_problems(
                 footer.current_size,
                 "vhd.footer.currentSize",
                 "the virtual size to be a whole number of MiB",
@@ -605,35 +120,100 @@ def _inspect_footer(footer: VhdFooter, file_size: int) -> tuple[DetectedFormat, 
 
     data_size = file_size - FOOTER_SIZE
     if footer.current_size != data_size:
-        difference = data_size - footer.current_size
-        if difference < 0:
-            detail = (
-                f"the file is {-difference} bytes shorter than the footer says: it was truncated "
-                "or created with the wrong size"
-            )
-        else:
-            detail = (
-                f"the file has {difference} bytes more disk data than the footer says: the "
-                "blob or file was created larger than the VHD and the footer written at its end"
-            )
-        problems.append(
-            Problem(
-                path="vhd.footer.currentSize",
-                rule="size-matches-footer",
-                message=(
-                    f"the footer's current size is {footer.current_size} bytes but the file holds "
-                    f"{data_size} bytes before the footer (file size {file_size} - 512); {detail}"
-                ),
-                hint=(
-                    "upload the VHD file as it is, into a page blob of exactly the file's size "
-                    "(`azcopy copy ... --blob-type PageBlob`)"
-                ),
-            )
-        )
+        problems.append(_size_mismatch_problem(footer, file_size))
     problems.extend(
-        _size_problems(data_size, "vhd.fileSize", "(file size - 512) to be a multiple of 1 MiB")
+        size_problems(data_size, "vhd.fileSize", "(file size - 512) to be a multiple of 1 MiB")
     )
     return detected, problems
+
+
+def _checksum_problems(footer: VhdFooter) -> list[Problem]:
+    if footer.checksum_ok:
+        return []
+    return [
+        Problem(
+            path="vhd.footer.checksum",
+            rule="footer-checksum",
+            message=(
+                f"the footer checksum is 0x{footer.checksum:08x} but its fields sum to "
+                f"0x{footer.computed_checksum():08x}: the footer is corrupted (a damaged "
+                "copy, or a tool that edited the footer without updating the checksum)"
+            ),
+            hint="re-create the VHD from the source image and upload it again",
+        )
+    ]
+
+
+def _disk_type_verdict(footer: VhdFooter) -> tuple[DetectedFormat, Problem | None]:
+    """What the footer's disk type says the file is, and the problem if it is not fixed."""
+    disk_type = footer.disk_type
+    if disk_type == DiskType.FIXED:
+        return DetectedFormat.VHD_FIXED, None
+    if disk_type == DiskType.DYNAMIC:
+        return DetectedFormat.VHD_DYNAMIC, Problem(
+            path="vhd.footer.diskType",
+            rule="fixed-disk-type",
+            message=(
+                "this is a dynamic (sparse) VHD, disk type 3; Azure accepts only fixed VHDs "
+                "(disk type 2)"
+            ),
+            hint=(
+                "convert it to a fixed VHD: `qemu-img convert -f vpc -O vpc "
+                "-o subformat=fixed,force_size disk.vhd disk-fixed.vhd` (or Hyper-V "
+                "`Convert-VHD -VHDType Fixed`)"
+            ),
+        )
+    if disk_type == DiskType.DIFFERENCING:
+        return DetectedFormat.VHD_DIFFERENCING, Problem(
+            path="vhd.footer.diskType",
+            rule="fixed-disk-type",
+            message=(
+                "this is a differencing VHD, disk type 4: it holds only changes against a "
+                "parent disk; Azure accepts only a self-contained fixed VHD (disk type 2)"
+            ),
+            hint=(
+                "merge it with its parent into a fixed VHD: `qemu-img convert -O vpc "
+                "-o subformat=fixed,force_size child.vhd disk-fixed.vhd` (qemu-img follows "
+                "the parent chain)"
+            ),
+        )
+    return DetectedFormat.VHD_UNKNOWN_TYPE, Problem(
+        path="vhd.footer.diskType",
+        rule="fixed-disk-type",
+        message=(
+            f"the footer's disk type is {disk_type}, not a fixed VHD (2); the footer is "
+            "damaged or was written by a broken tool"
+        ),
+        hint=f"re-create the VHD: `{QEMU_FIXED_CONVERT} disk.raw disk.vhd`",
+    )
+
+
+def _size_mismatch_problem(footer: VhdFooter, file_size: int) -> Problem:
+    """The footer's current size is not the disk data the file holds."""
+    data_size = file_size - FOOTER_SIZE
+    difference = data_size - footer.current_size
+    if difference < 0:
+        detail = (
+            f"the file is {-difference} bytes shorter than the footer says: it was truncated "
+            "or created with the wrong size"
+        )
+    else:
+        detail = (
+            f"the file has {difference} bytes more disk data than the footer says: the "
+            "blob or file was created larger than the VHD and the footer written at its end"
+        )
+    return Problem(
+        path="vhd.footer.currentSize",
+        rule="size-matches-footer",
+        message=(
+            f"the footer's current size is {footer.current_size} bytes but the file holds "
+            f"{data_size} bytes before the footer (file size {file_size} - 512); {detail}"
+        ),
+        hint=(
+            "upload the VHD file as it is, into a page blob of exactly the file's size "
+            "(`azcopy copy ... --blob-type PageBlob`)"
+        ),
+    )
 
 
 def inspect_vhd(reader: RangeReader) -> VhdReport:
@@ -690,6 +270,13 @@ def inspect_vhd(reader: RangeReader) -> VhdReport:
 def _classify_missing_footer(
     head: bytes, tail: bytes, file_size: int
 ) -> tuple[DetectedFormat, Problem]:
+    """What a file without a footer at its end is: another format, a cut VHD, or raw data."""
+    found = _classify_by_head(head, file_size)
+    return found if found is not None else _classify_raw(tail, file_size)
+
+
+def _classify_by_head(head: bytes, file_size: int) -> tuple[DetectedFormat, Problem] | None:
+    """Another image format, or a VHD whose head still has the footer copy; else ``None``."""
     foreign = _detect_head_format(head)
     if foreign is not None:
         description, source_format = _FOREIGN_FORMAT_TEXT[foreign]
@@ -710,7 +297,7 @@ def _classify_missing_footer(
             rule="vhd-footer-present",
             message=(
                 f"the file starts with the footer copy of a {copy.disk_type_name} VHD "
-                f"(virtual size {_size_text(copy.current_size)}) but its last 512 bytes are not "
+                f"(virtual size {size_text(copy.current_size)}) but its last 512 bytes are not "
                 f"a footer: the file ({file_size} bytes) is truncated or the upload is unfinished"
             ),
             hint=(
@@ -719,6 +306,11 @@ def _classify_missing_footer(
                 "disk-fixed.vhd`"
             ),
         )
+    return None
+
+
+def _classify_raw(tail: bytes, file_size: int) -> tuple[DetectedFormat, Problem]:
+    """No footer and no known head: raw data, a truncated file, or an unfinished upload."""
     raw_hint = (
         f"if this is a raw disk image, make its size a whole number of MiB and convert it: "
         f"`qemu-img resize -f raw disk.raw <N>M` then `{QEMU_FIXED_CONVERT} disk.raw disk.vhd`"

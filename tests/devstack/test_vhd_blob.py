@@ -36,14 +36,8 @@ from shared.adapters.blob_range_reader import (
 from shared.cli.__main__ import main
 from shared.core.errors import NotFoundError, PermanentError, TransientError
 from shared.core.settings import Settings
-from shared.vhd.preflight import (
-    FOOTER_SIZE,
-    GIB,
-    MIB,
-    DetectedFormat,
-    build_fixed_footer,
-    inspect_vhd,
-)
+from shared.vhd.footer import FOOTER_SIZE, GIB, MIB, build_fixed_footer
+from shared.vhd.preflight import DetectedFormat, inspect_vhd
 from tests.conftest import AzuriteInstance
 
 SDK_TIMEOUT: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 0}

@@ -12,7 +12,8 @@ from devstack.procs import wait_until
 from shared.adapters.compute_gallery import ComputeGallery, build_compute_client
 from shared.builds.gallery import DefinitionRef
 from shared.builds.version_body import TAG_REQUEST_ID, image_version_body, same_source
-from shared.contract.request import DefinitionSpec, parse_build_request
+from shared.contract.model import DefinitionSpec
+from shared.contract.parse import parse_build_request
 from shared.core.errors import NotFoundError
 from shared.core.settings import SettingName, Settings
 from tests.devstack.armsim.conftest import LOCATION, RESOURCE_GROUP, SUBSCRIPTION, ArmSim

@@ -28,8 +28,8 @@ from devstack.servicebus import connection_string as servicebus_connection_strin
 from devstack.servicebus import start_servicebus
 from devstack.vhdgen import upload_fixed_vhd, upload_pages
 from shared import composition
-from shared.intake.service import vhd_request_id
-from shared.vhd.preflight import MIB, build_fixed_footer
+from shared.intake.ids import vhd_request_id
+from shared.vhd.footer import MIB, build_fixed_footer
 from tests.conftest import REPO_ROOT, AzuriteInstance, TlsFiles
 from tests.devstack.armsim.conftest import (
     LOCATION,

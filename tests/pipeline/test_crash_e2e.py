@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from devstack import __main__ as devstack_cli
+from devstack import control as devstack_cli
 from devstack.stack import GALLERY, RESOURCE_GROUP
 from shared.builds.ledger import build_id_for
 from tests.pipeline.conftest import Stack, wait_for

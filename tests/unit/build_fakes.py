@@ -1,4 +1,4 @@
-"""In-memory fakes of the build service's ports (unit tests only)."""
+"""In-memory fakes of the build worker's and tracker's ports (unit tests only)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.builds.common import BuildJournal
 from shared.builds.gallery import DefinitionRef, RegionReplication, VersionRef, VersionStatus
 from shared.builds.ledger import SourceLedger, build_id_for
 from shared.builds.records import BuildRecords
 from shared.builds.reservations import VersionReservations
-from shared.builds.service import BuildService
-from shared.contract.request import DefinitionSpec, VhdSource
+from shared.builds.starter import BuildStarter
+from shared.builds.tracker import BuildTracker
+from shared.builds.worker import BuildWorker
+from shared.contract.model import DefinitionSpec, VhdSource
 from shared.core.errors import NotFoundError, TransientError
 from shared.core.messaging import OutgoingMessage
 from shared.core.settings import SettingName, Settings
@@ -183,7 +186,8 @@ class FakeVhdInspector:
 
 @dataclass
 class Harness:
-    service: BuildService
+    worker: BuildWorker
+    tracker: BuildTracker
     gallery: FakeGallery
     sender: RecordingSender
     rejects: RecordingRejects
@@ -212,15 +216,34 @@ def make_harness(**settings_env: str) -> Harness:
         RecordingRejects(),
         FakeVhdInspector(),
     )
-    service = BuildService(
+    journal = BuildJournal(
+        records=records, sender=sender, events_topic=settings.events_topic, clock=clock
+    )
+    starter = BuildStarter(
         settings=settings,
         gallery=gallery,
         ledger=ledger,
-        records=records,
         reservations=VersionReservations(InMemoryDocumentStore(), clock=clock),
-        sender=sender,
-        rejects=rejects,
+        journal=journal,
         vhd_inspector=vhd,
         clock=clock,
     )
-    return Harness(service, gallery, sender, rejects, vhd, ledger, records, clock)
+    worker = BuildWorker(
+        settings=settings,
+        ledger=ledger,
+        journal=journal,
+        starter=starter,
+        sender=sender,
+        rejects=rejects,
+        clock=clock,
+    )
+    tracker = BuildTracker(
+        settings=settings,
+        gallery=gallery,
+        ledger=ledger,
+        journal=journal,
+        starter=starter,
+        rejects=rejects,
+        clock=clock,
+    )
+    return Harness(worker, tracker, gallery, sender, rejects, vhd, ledger, records, clock)

@@ -1,10 +1,13 @@
-"""Each REST-spec example in ../shared/reference/payloads/spec-examples-* gets a response with
-the same keys as the example's response (ids and sources adapted to seeded resources)."""
+"""Each REST-spec example (azure-rest-api-specs, GalleryRP ``examples/galleryExamples``) gets a
+response with the same keys as the example's response (ids and sources adapted to seeded
+resources). The examples are read from ``GALLERY_SPEC_EXAMPLES_DIR`` (``spec-examples-<version>/``
+folders); the team's reference copy beside the clone is the default."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,11 @@ from tests.devstack.armsim.conftest import (
     resource_id,
 )
 
-REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "payloads"
+REFERENCE = Path(
+    os.environ.get(
+        "GALLERY_SPEC_EXAMPLES_DIR", REPO_ROOT.parent / "shared" / "reference" / "payloads"
+    )
+)
 EXAMPLES = sorted(REFERENCE.glob("spec-examples-*/*.json"))
 GALLERY_NAME = "myGalleryName"
 IMAGE_NAME = "myGalleryImageName"

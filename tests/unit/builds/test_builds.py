@@ -1,4 +1,5 @@
-"""The build service with fakes of its ports: claim, park, adopt, conflict, reject, track."""
+"""The build worker and tracker with fakes of their ports: claim, park, adopt, conflict, reject,
+track."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from shared.builds.common import MessageOutcome
 from shared.builds.gallery import DefinitionRef
 from shared.builds.ledger import BuildState, build_id_for
 from shared.builds.records import BuildPhase
-from shared.builds.service import MessageOutcome
 from shared.core.errors import TransientError
 from shared.core.messaging import IncomingMessage
 from tests.unit.build_fakes import SUB, Harness, make_harness
@@ -69,7 +70,7 @@ def only_build(h: Harness) -> str:
 
 
 def test_a_valid_request_starts_one_build_without_waiting(h: Harness) -> None:
-    outcome = h.service.handle_message(message(request_doc(requestId="r-1")))
+    outcome = h.worker.handle_message(message(request_doc(requestId="r-1")))
 
     assert outcome is MessageOutcome.STARTED
     assert len(h.gallery.puts) == 1
@@ -90,7 +91,7 @@ def test_a_valid_request_starts_one_build_without_waiting(h: Harness) -> None:
 
 
 def test_invalid_json_is_dead_lettered_and_builds_nothing(h: Harness) -> None:
-    outcome = h.service.handle_message(message(b"{not json", "bad-1"))
+    outcome = h.worker.handle_message(message(b"{not json", "bad-1"))
 
     assert outcome is MessageOutcome.REJECTED
     [(rejected, reason, description)] = h.rejects.rejected
@@ -103,7 +104,7 @@ def test_an_invalid_request_is_dead_lettered_naming_the_field(h: Harness) -> Non
     doc = request_doc()
     doc["publishing"]["replicaCount"] = 0
 
-    outcome = h.service.handle_message(message(doc))
+    outcome = h.worker.handle_message(message(doc))
 
     assert outcome is MessageOutcome.REJECTED
     [(_, reason, description)] = h.rejects.rejected
@@ -114,9 +115,9 @@ def test_an_invalid_request_is_dead_lettered_naming_the_field(h: Harness) -> Non
 
 def test_a_redelivered_message_adopts_its_build_and_puts_nothing_again(h: Harness) -> None:
     doc = request_doc(requestId="r-1")
-    h.service.handle_message(message(doc))
+    h.worker.handle_message(message(doc))
 
-    again = h.service.handle_message(message(doc))
+    again = h.worker.handle_message(message(doc))
 
     assert again is MessageOutcome.ADOPTED
     assert len(h.gallery.puts) == 1
@@ -125,21 +126,21 @@ def test_a_redelivered_message_adopts_its_build_and_puts_nothing_again(h: Harnes
 
 def test_a_busy_source_parks_requests_and_builds_them_one_after_another(h: Harness) -> None:
     for n in (1, 2, 3):
-        h.service.handle_message(message(request_doc(requestId=f"r-{n}"), f"m-{n}"))
+        h.worker.handle_message(message(request_doc(requestId=f"r-{n}"), f"m-{n}"))
     assert len(h.gallery.puts) == 1
     assert h.sender.event_types(build_id_for("r-2")) == ["queued"]
 
     for expected_puts, version in ((2, "1.0.0"), (3, "1.0.1")):
-        h.service.follow_up()  # still replicating: nothing new starts
+        h.tracker.follow_up()  # still replicating: nothing new starts
         assert len(h.gallery.puts) == expected_puts - 1
         h.gallery.complete("ubuntu-24.04", version)
-        report = h.service.follow_up()
+        report = h.tracker.follow_up()
         assert len(h.gallery.puts) == expected_puts
         assert report.started == [h.records.get(build_id_for(f"r-{expected_puts}")).build_id]  # type: ignore[union-attr]
 
     assert [v for _, v, _ in h.gallery.puts] == ["1.0.0", "1.0.1", "1.0.2"]
     h.gallery.complete("ubuntu-24.04", "1.0.2")
-    h.service.follow_up()
+    h.tracker.follow_up()
     phases = {r.request_id: r.phase for r in h.records.all()}
     assert phases == {f"r-{n}": BuildPhase.SUCCEEDED for n in (1, 2, 3)}
     entry = h.ledger.get(f"{SNAPSHOTS}/os-1".lower())
@@ -147,33 +148,33 @@ def test_a_busy_source_parks_requests_and_builds_them_one_after_another(h: Harne
 
 
 def test_a_redelivery_of_a_parked_or_finished_request_changes_nothing(h: Harness) -> None:
-    h.service.handle_message(message(request_doc(requestId="r-1")))
-    h.service.handle_message(message(request_doc(requestId="r-2")))
+    h.worker.handle_message(message(request_doc(requestId="r-1")))
+    h.worker.handle_message(message(request_doc(requestId="r-2")))
     assert (
-        h.service.handle_message(message(request_doc(requestId="r-2"))) is MessageOutcome.DUPLICATE
+        h.worker.handle_message(message(request_doc(requestId="r-2"))) is MessageOutcome.DUPLICATE
     )
     h.gallery.complete("ubuntu-24.04", "1.0.0")
-    h.service.follow_up()
+    h.tracker.follow_up()
     assert (
-        h.service.handle_message(message(request_doc(requestId="r-1"))) is MessageOutcome.DUPLICATE
+        h.worker.handle_message(message(request_doc(requestId="r-1"))) is MessageOutcome.DUPLICATE
     )
     assert len(h.gallery.puts) == 2
 
 
 def test_other_sources_build_in_parallel_with_distinct_versions(h: Harness) -> None:
-    h.service.handle_message(message(request_doc("os-a", requestId="a")))
-    h.service.handle_message(message(request_doc("os-b", requestId="b")))
+    h.worker.handle_message(message(request_doc("os-a", requestId="a")))
+    h.worker.handle_message(message(request_doc("os-b", requestId="b")))
 
     assert sorted(v for _, v, _ in h.gallery.puts) == ["1.0.0", "1.0.1"]
 
 
 def test_a_reserved_version_is_not_given_to_another_build_before_it_exists(h: Harness) -> None:
     h.gallery.fail_next_put = TransientError("throttled")
-    first = h.service.handle_message(message(request_doc("os-a", requestId="a")))
+    first = h.worker.handle_message(message(request_doc("os-a", requestId="a")))
     assert first is MessageOutcome.DEFERRED  # reserved 1.0.0, PUT not accepted
-    h.service.handle_message(message(request_doc("os-b", requestId="b")))
+    h.worker.handle_message(message(request_doc("os-b", requestId="b")))
     h.clock.advance(121)
-    h.service.follow_up()  # the tracker resumes "a" with its reservation
+    h.tracker.follow_up()  # the tracker resumes "a" with its reservation
 
     assert {(v, body["tags"]["gallery-pipeline.request-id"]) for _, v, body in h.gallery.puts} == {
         ("1.0.1", "b"),
@@ -184,11 +185,11 @@ def test_a_reserved_version_is_not_given_to_another_build_before_it_exists(h: Ha
 def test_an_existing_version_from_another_source_is_a_conflict_never_an_overwrite(
     h: Harness,
 ) -> None:
-    h.service.handle_message(message(request_doc("os-a", version="2.0.0", requestId="a")))
+    h.worker.handle_message(message(request_doc("os-a", version="2.0.0", requestId="a")))
     h.gallery.complete("ubuntu-24.04", "2.0.0")
-    h.service.follow_up()
+    h.tracker.follow_up()
 
-    outcome = h.service.handle_message(message(request_doc("os-b", version="2.0.0", requestId="b")))
+    outcome = h.worker.handle_message(message(request_doc("os-b", version="2.0.0", requestId="b")))
 
     assert outcome is MessageOutcome.FAILED
     assert len(h.gallery.puts) == 1
@@ -201,15 +202,15 @@ def test_an_existing_version_from_another_source_is_a_conflict_never_an_overwrit
 
 
 def test_an_existing_version_from_the_same_source_is_adopted(h: Harness) -> None:
-    h.service.handle_message(message(request_doc(version="2.0.0", requestId="a")))
+    h.worker.handle_message(message(request_doc(version="2.0.0", requestId="a")))
     h.gallery.complete("ubuntu-24.04", "2.0.0")
-    h.service.follow_up()
+    h.tracker.follow_up()
 
-    outcome = h.service.handle_message(message(request_doc(version="2.0.0", requestId="a-again")))
+    outcome = h.worker.handle_message(message(request_doc(version="2.0.0", requestId="a-again")))
 
     assert outcome is MessageOutcome.STARTED
     assert len(h.gallery.puts) == 1
-    h.service.follow_up()
+    h.tracker.follow_up()
     record = h.records.get(build_id_for("a-again"))
     assert record is not None and record.phase is BuildPhase.SUCCEEDED
 
@@ -217,7 +218,7 @@ def test_an_existing_version_from_the_same_source_is_adopted(h: Harness) -> None
 def test_a_missing_definition_is_created_from_the_spec_or_rejected(h: Harness) -> None:
     other = request_doc("os-x", requestId="x")
     other["target"]["definition"] = "new-def"
-    outcome = h.service.handle_message(message(other))
+    outcome = h.worker.handle_message(message(other))
     assert outcome is MessageOutcome.FAILED
     assert h.rejects.rejected[0][1] == "DefinitionNotFound"
     assert "definitionSpec" in h.rejects.rejected[0][2]
@@ -232,7 +233,7 @@ def test_a_missing_definition_is_created_from_the_spec_or_rejected(h: Harness) -
         "offer": "ubuntu",
         "sku": "24",
     }
-    assert h.service.handle_message(message(with_spec)) is MessageOutcome.STARTED
+    assert h.worker.handle_message(message(with_spec)) is MessageOutcome.STARTED
     assert h.gallery.puts[-1][0] == "platform_images/new-def"
 
 
@@ -244,7 +245,7 @@ def test_a_bad_vhd_is_rejected_by_the_preflight_before_any_put(h: Harness) -> No
     harness.gallery.add_definition(DEFINITION)
     harness.vhd.bad[url] = "the VHD is dynamic; the gallery needs a fixed VHD"
 
-    outcome = harness.service.handle_message(message(doc))
+    outcome = harness.worker.handle_message(message(doc))
 
     assert outcome is MessageOutcome.FAILED
     [(_, reason, description)] = harness.rejects.rejected
@@ -254,13 +255,13 @@ def test_a_bad_vhd_is_rejected_by_the_preflight_before_any_put(h: Harness) -> No
 
 
 def test_replication_progress_is_recorded_and_published_once_per_change(h: Harness) -> None:
-    h.service.handle_message(message(request_doc(requestId="r-1")))
+    h.worker.handle_message(message(request_doc(requestId="r-1")))
     build_id = build_id_for("r-1")
     h.gallery.progress("ubuntu-24.04", "1.0.0", 40)
-    h.service.follow_up()
-    h.service.follow_up()
+    h.tracker.follow_up()
+    h.tracker.follow_up()
     h.gallery.progress("ubuntu-24.04", "1.0.0", 80)
-    h.service.follow_up()
+    h.tracker.follow_up()
 
     assert h.rejects.drains == 3  # each run also dead-letters what a crash left in the relay
     replicating = [e for e in h.sender.events() if e["type"].endswith("replicating")]
@@ -275,11 +276,11 @@ def test_replication_progress_is_recorded_and_published_once_per_change(h: Harne
 
 
 def test_a_failed_replication_deletes_the_version_and_starts_the_next_request(h: Harness) -> None:
-    h.service.handle_message(message(request_doc(requestId="r-1")))
-    h.service.handle_message(message(request_doc(requestId="r-2")))
+    h.worker.handle_message(message(request_doc(requestId="r-1")))
+    h.worker.handle_message(message(request_doc(requestId="r-2")))
     h.gallery.fail_region("ubuntu-24.04", "1.0.0", "eastus")
 
-    report = h.service.follow_up()
+    report = h.tracker.follow_up()
 
     assert report.failed == [build_id_for("r-1")]
     assert h.gallery.deletes == ["platform_images/ubuntu-24.04/1.0.0"]
@@ -295,21 +296,21 @@ def test_a_failed_replication_deletes_the_version_and_starts_the_next_request(h:
 def test_keep_policy_leaves_a_failed_version_in_place() -> None:
     h = make_harness(GALLERY_FAILED_VERSION_POLICY="keep")
     h.gallery.add_definition(DEFINITION)
-    h.service.handle_message(message(request_doc(requestId="r-1")))
+    h.worker.handle_message(message(request_doc(requestId="r-1")))
     h.gallery.fail_region("ubuntu-24.04", "1.0.0", "eastus")
-    h.service.follow_up()
+    h.tracker.follow_up()
     assert h.gallery.deletes == []
 
 
 def test_a_transient_error_after_the_claim_is_resumed_by_the_tracker(h: Harness) -> None:
     h.gallery.fail_next_put = TransientError("connection reset")
-    outcome = h.service.handle_message(message(request_doc(requestId="r-1")))
+    outcome = h.worker.handle_message(message(request_doc(requestId="r-1")))
     assert outcome is MessageOutcome.DEFERRED  # completed: the ledger holds the request
-    h.service.follow_up()
+    h.tracker.follow_up()
     assert h.gallery.puts == []  # too young to recover: the message may still be redelivered
 
     h.clock.advance(121)
-    report = h.service.follow_up()
+    report = h.tracker.follow_up()
 
     assert report.recovered == [build_id_for("r-1")]
     assert len(h.gallery.puts) == 1
@@ -323,10 +324,10 @@ def test_a_crash_after_the_put_is_recovered_by_adopting_the_version(h: Harness) 
     original = h.ledger.mark_started
     h.ledger.mark_started = lambda *a, **k: (_ for _ in ()).throw(SystemExit("crash"))  # type: ignore[method-assign]
     with pytest.raises(SystemExit):  # the process dies: the message is redelivered
-        h.service.handle_message(message(doc))
+        h.worker.handle_message(message(doc))
     h.ledger.mark_started = original  # type: ignore[method-assign]
 
-    assert h.service.handle_message(message(doc)) is MessageOutcome.STARTED
+    assert h.worker.handle_message(message(doc)) is MessageOutcome.STARTED
 
     assert len(h.gallery.puts) == 1
     entry = h.ledger.get(f"{SNAPSHOTS}/os-1".lower())
@@ -337,11 +338,11 @@ def test_a_crash_after_the_put_is_recovered_by_adopting_the_version(h: Harness) 
 
 def test_an_event_that_fails_to_publish_is_sent_again_when_the_build_resumes(h: Harness) -> None:
     h.sender.fail_next = True
-    assert h.service.handle_message(message(request_doc(requestId="r-1"))) is (
+    assert h.worker.handle_message(message(request_doc(requestId="r-1"))) is (
         MessageOutcome.DEFERRED
     )
     h.clock.advance(121)
-    h.service.follow_up()
+    h.tracker.follow_up()
     assert h.sender.event_types() == ["queued", "started"]
 
 
@@ -357,10 +358,10 @@ class _FlakyLedger:
 
 
 def test_a_transient_error_before_the_claim_sends_a_delayed_copy(h: Harness) -> None:
-    h.service._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
+    h.worker._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
     doc = request_doc(requestId="r-1")
 
-    outcome = h.service.handle_message(message(doc, "m-1"))
+    outcome = h.worker.handle_message(message(doc, "m-1"))
 
     assert outcome is MessageOutcome.RETRY_SCHEDULED
     [(queue, retry)] = h.sender.sent
@@ -369,16 +370,16 @@ def test_a_transient_error_before_the_claim_sends_a_delayed_copy(h: Harness) -> 
     assert retry.application_properties == {"gallery-pipeline.attempt": 1}
     assert retry.scheduled_at == h.clock.now + timedelta(seconds=30)  # Retry-After wins over 10 s
 
-    again = h.service.handle_message(replace(message(doc, "m-1~retry1"), attempt=4))
+    again = h.worker.handle_message(replace(message(doc, "m-1~retry1"), attempt=4))
     assert again is MessageOutcome.RETRY_SCHEDULED
     assert h.sender.sent[-1][1].message_id == "m-1~retry5"
     assert h.sender.sent[-1][1].scheduled_at == h.clock.now + timedelta(seconds=160)
 
 
 def test_retries_before_the_claim_end_in_a_dead_letter(h: Harness) -> None:
-    h.service._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
+    h.worker._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
 
-    outcome = h.service.handle_message(replace(message(request_doc(), "m-9"), attempt=12))
+    outcome = h.worker.handle_message(replace(message(request_doc(), "m-9"), attempt=12))
 
     assert outcome is MessageOutcome.REJECTED
     [(_, reason, description)] = h.rejects.rejected
@@ -389,11 +390,11 @@ def test_retries_before_the_claim_end_in_a_dead_letter(h: Harness) -> None:
 def test_a_build_replicating_past_its_end_of_life_date_still_succeeds(h: Harness) -> None:
     doc = request_doc(requestId="r-1")
     doc["publishing"]["endOfLifeDate"] = "2026-11-22T13:00:00Z"  # one hour after the claim
-    h.service.handle_message(message(doc))
+    h.worker.handle_message(message(doc))
     h.clock.advance(3 * 3600)  # replication took three hours
     h.gallery.complete("ubuntu-24.04", "1.0.0")
 
-    h.service.follow_up()
+    h.tracker.follow_up()
 
     record = h.records.get(build_id_for("r-1"))
     assert record is not None and record.phase is BuildPhase.SUCCEEDED, record
@@ -401,7 +402,7 @@ def test_a_build_replicating_past_its_end_of_life_date_still_succeeds(h: Harness
 
 def test_recent_builds_are_the_most_recently_updated(h: Harness) -> None:
     for number in (1, 2, 3):
-        h.service.handle_message(message(request_doc(f"os-{number}", requestId=f"r-{number}")))
+        h.worker.handle_message(message(request_doc(f"os-{number}", requestId=f"r-{number}")))
         h.clock.advance(60)
 
     assert [r.request_id for r in h.records.recent(2)] == ["r-3", "r-2"]

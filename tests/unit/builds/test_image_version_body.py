@@ -17,7 +17,8 @@ from shared.builds.version_body import (
     same_source,
     source_hash,
 )
-from shared.contract.request import BuildRequest, parse_build_request
+from shared.contract.model import BuildRequest
+from shared.contract.parse import parse_build_request
 from shared.core.settings import SettingName, Settings
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"

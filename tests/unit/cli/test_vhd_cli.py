@@ -12,7 +12,7 @@ import pytest
 
 from devstack.vhdgen import bad_checksum_footer, write_fixed_vhd
 from shared.cli.__main__ import main
-from shared.vhd.preflight import GIB, MIB
+from shared.vhd.footer import GIB, MIB
 from tests.vhd_fixtures import make_raw, qemu_fixed_vhd
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]  # no stubs pinned
 import pytest
 
-from shared.contract.request import (
+from shared.contract.model import (
     BuildRequest,
     DiskSource,
     ImageVersionSource,
@@ -19,8 +19,8 @@ from shared.contract.request import (
     SnapshotSource,
     VhdSource,
     VirtualMachineSource,
-    parse_build_request,
 )
+from shared.contract.parse import parse_build_request
 from shared.contract.versioning import DateVersion, ExplicitVersion, ImageVersion, LatestUnderMajor
 from shared.core.errors import ValidationFailed
 from tests.unit.contract.test_request_fixtures import (

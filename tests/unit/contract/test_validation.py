@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.contract.request import parse_build_request
+from shared.contract.parse import parse_build_request
 from shared.contract.rules import (
     GIB,
     TIB,

@@ -32,8 +32,12 @@ def test_a_concurrent_write_is_seen_and_the_change_computed_again() -> None:
         seen.append(document)
         return add_one(document)
 
-    # Another writer changes the document between our read and our write.
-    store.before_write = lambda key: store.write(key, {"count": 10}, etag=store.read(key)[1])  # type: ignore[index]
+    def another_writer(key: str) -> None:  # changes the document between our read and write
+        found = store.read(key)
+        assert found is not None
+        store.write(key, {"count": 10}, etag=found[1])
+
+    store.before_write = another_writer
     assert cas_update(store, "k", mutate, what="counter") == 11
     assert seen == [{"count": 1}, {"count": 10}]
     assert store.read("k")[0] == {"count": 11}  # type: ignore[index]
@@ -41,7 +45,11 @@ def test_a_concurrent_write_is_seen_and_the_change_computed_again() -> None:
 
 def test_a_concurrent_create_is_not_overwritten() -> None:
     store = InMemoryDocumentStore()
-    store.before_write = lambda key: store.write(key, {"count": 5}, etag=None)
+
+    def another_creator(key: str) -> None:
+        store.write(key, {"count": 5}, etag=None)
+
+    store.before_write = another_creator
     assert cas_update(store, "k", add_one, what="counter") == 6
 
 

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from devstack.servicebus.config import NamespaceConfig, load_config, parse_config
-from shared.contract.request import parse_build_request
+from shared.contract.parse import parse_build_request
 from shared.core.settings import SettingName, Settings
-from shared.intake.service import parse_routes, parse_snapshot_defaults, vhd_request_document
+from shared.intake.snapshots import parse_snapshot_defaults
+from shared.intake.uploads import parse_routes, vhd_request_document
 
 ROOT = Path(__file__).resolve().parents[3]
 INFRA = ROOT / "infra"

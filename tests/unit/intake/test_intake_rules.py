@@ -8,31 +8,30 @@ from typing import Any
 
 import pytest
 
-from shared.contract.request import parse_build_request
+from shared.contract.parse import parse_build_request
 from shared.contract.rules import REQUEST_ID_PATTERN
 from shared.core.blob_urls import parse_blob_url
 from shared.core.errors import PermanentError, ValidationFailed
 from shared.core.resource_ids import parse_resource_id
 from shared.core.settings import Settings
-from shared.intake.service import (
-    BlobCreated,
+from shared.intake.events import BlobCreated, parse_blob_created, parse_snapshot_write
+from shared.intake.ids import snapshot_request_id, vhd_request_id
+from shared.intake.partial import merge_partial
+from shared.intake.ports import SnapshotState
+from shared.intake.snapshots import (
     PublishTag,
-    SnapshotState,
-    find_route,
-    merge_partial,
-    metadata_overrides,
-    parse_blob_created,
-    parse_manifest,
     parse_publish_tag,
-    parse_routes,
     parse_snapshot_defaults,
-    parse_snapshot_write,
     resolve_target_scope,
     snapshot_is_ready,
     snapshot_request_document,
-    snapshot_request_id,
+)
+from shared.intake.uploads import (
+    find_route,
+    metadata_overrides,
+    parse_manifest,
+    parse_routes,
     vhd_request_document,
-    vhd_request_id,
 )
 from tests.conftest import REPO_ROOT
 

@@ -10,22 +10,18 @@ from typing import Any
 import pytest
 
 from devstack.vhdgen import dynamic_footer
-from shared.contract.request import parse_build_request
+from shared.contract.parse import parse_build_request
 from shared.core.errors import TransientError
 from shared.core.messaging import OutgoingMessage
 from shared.core.resource_ids import ResourceId, parse_resource_id
 from shared.core.settings import Settings
-from shared.intake.service import (
-    BlobCreated,
-    BlobState,
-    IntakeOutcome,
-    IntakeService,
-    SmallBlob,
-    SnapshotState,
-    SnapshotWritten,
-    vhd_request_id,
-)
-from shared.vhd.preflight import MIB, VhdReport, build_fixed_footer, inspect_vhd
+from shared.intake.events import BlobCreated, SnapshotWritten
+from shared.intake.ids import vhd_request_id
+from shared.intake.outcomes import IntakeOutcome
+from shared.intake.ports import BlobState, SmallBlob, SnapshotState
+from shared.intake.service import IntakeService
+from shared.vhd.footer import MIB, build_fixed_footer
+from shared.vhd.preflight import VhdReport, inspect_vhd
 from tests.unit.store_fakes import Clock, InMemoryDocumentStore
 from tests.vhd_fixtures import TailOnlyReader
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.vhd.preflight import (
+from shared.vhd.footer import (
     COOKIE,
     FIXED_DATA_OFFSET,
     FOOTER_SIZE,

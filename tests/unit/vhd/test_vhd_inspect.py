@@ -18,21 +18,17 @@ from devstack.vhdgen import (
     write_vhd_file,
 )
 from shared.core.errors import ValidationFailed
-from shared.vhd.preflight import (
+from shared.vhd.footer import (
     GIB,
     MIB,
     TIB,
-    BytesRangeReader,
-    DetectedFormat,
     DiskType,
-    FileRangeReader,
-    VhdReport,
     build_fixed_footer,
     build_footer,
-    ensure_valid_vhd,
-    inspect_vhd,
     parse_footer,
 )
+from shared.vhd.preflight import DetectedFormat, VhdReport, ensure_valid_vhd, inspect_vhd
+from shared.vhd.readers import BytesRangeReader, FileRangeReader
 from tests.vhd_fixtures import (
     TailOnlyReader,
     make_raw,

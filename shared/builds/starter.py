@@ -1,0 +1,239 @@
+"""Starting a build, and ending one: the steps the worker and the tracker both run.
+
+:meth:`BuildStarter.start` ensures the definition, reserves the version, runs the VHD preflight
+and sends the image version PUT *without waiting* (or adopts a version the build already made).
+:meth:`BuildStarter.end` releases the version reservation and the source, and starts the request
+that waited for it. The worker starts the build it claimed and ends it when it fails; the tracker
+ends the builds that finished and starts the ones it recovered or that were handed over, so both
+need both halves (which call each other: a hand-over starts a build, a failed start ends it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from shared.builds.common import BuildJournal, VhdInspector, definition_of
+from shared.builds.gallery import DefinitionRef, GalleryPort, VersionRef, VersionStatus
+from shared.builds.ledger import InFlightBuild, SourceLedger
+from shared.builds.records import BuildPhase, BuildRecord
+from shared.builds.reservations import VersionReservations
+from shared.builds.version_body import TAG_BUILD_ID, image_version_body, same_source
+from shared.contract.model import BuildRequest, VhdSource
+from shared.contract.parse import parse_build_request
+from shared.contract.versioning import (
+    ExplicitVersion,
+    ImageVersion,
+    InvalidVersion,
+    allocate_version,
+)
+from shared.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    PipelineError,
+    Problem,
+    TransientError,
+    ValidationFailed,
+)
+from shared.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class BuildStarter:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        gallery: GalleryPort,
+        ledger: SourceLedger,
+        reservations: VersionReservations,
+        journal: BuildJournal,
+        vhd_inspector: VhdInspector,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._gallery = gallery
+        self._ledger = ledger
+        self._reservations = reservations
+        self._journal = journal
+        self._vhd = vhd_inspector
+        self._clock = clock
+
+    # ------------------------------------------------------------------ starting a build
+
+    def start(self, build: InFlightBuild, request: BuildRequest) -> None:
+        """Ensure the definition, reserve the version, preflight, PUT; record it as started."""
+        definition = definition_of(request)
+        location = self._gallery.gallery_location(definition)
+        self._ensure_definition(definition, request, location)
+        version = self._reserve_version(definition, build, request)
+        ref = definition.version(version)
+        existing = self._gallery.get_version(ref)
+        if existing is not None:
+            self._adopt_or_conflict(build, request, ref, existing)
+            return
+        self._preflight(request)
+        body = image_version_body(request, location=location, build_id=build.build_id)
+        self._gallery.start_version(ref, body)
+        self._mark_started(build, request, version)
+        logger.info(
+            "image version PUT accepted",
+            extra={**request.log_fields(), "build_id": build.build_id, "version": version},
+        )
+
+    def _ensure_definition(
+        self, definition: DefinitionRef, request: BuildRequest, location: str
+    ) -> None:
+        if self._gallery.definition_exists(definition):
+            return
+        if request.definition_spec is None:
+            raise NotFoundError(
+                f"target.definition: image definition {definition} does not exist and the "
+                "request has no definitionSpec to create it (add definitionSpec, or create the "
+                "definition first)",
+                reason="DefinitionNotFound",
+            )
+        self._gallery.create_definition(definition, request.definition_spec, location=location)
+        logger.info("image definition created", extra={"definition": str(definition)})
+
+    def _reserve_version(
+        self, definition: DefinitionRef, build: InFlightBuild, request: BuildRequest
+    ) -> str:
+        policy = request.target.version_policy
+        if isinstance(policy, ExplicitVersion):
+            return str(policy.version)
+        listed = [v.name for v in self._gallery.list_versions(definition)]
+        existing: list[ImageVersion] = []
+        for name in listed:
+            try:
+                existing.append(ImageVersion.parse(name))
+            except InvalidVersion:
+                continue  # a name the policies do not order (cannot collide with ours)
+        now = self._clock()
+
+        def allocate(reserved_by_others: Iterable[ImageVersion]) -> ImageVersion:
+            return allocate_version(policy, [*existing, *reserved_by_others], now)
+
+        return self._reservations.reserve(definition, build.build_id, allocate)
+
+    def _adopt_or_conflict(
+        self, build: InFlightBuild, request: BuildRequest, ref: VersionRef, existing: VersionStatus
+    ) -> None:
+        ours = existing.tags.get(TAG_BUILD_ID) == build.build_id
+        if ours or same_source(existing.storage_profile, request):
+            logger.info(
+                "adopting the existing image version",
+                extra={**request.log_fields(), "build_id": build.build_id, "version": ref.name},
+            )
+            self._mark_started(build, request, ref.name)
+            return
+        if not isinstance(request.target.version_policy, ExplicitVersion):
+            # Another writer (outside the pipeline) took the version we reserved: choose again.
+            self._reservations.release(ref.definition, build.build_id)
+            raise TransientError(
+                f"image version {ref} appeared from another source; choosing a new version",
+                reason="VersionTaken",
+            )
+        raise ConflictError(
+            f"target.version: image version {ref} already exists with a different source; "
+            "the pipeline never overwrites a version (choose another version, or a policy)",
+            reason="VersionConflict",
+        )
+
+    def _preflight(self, request: BuildRequest) -> None:
+        sources: list[tuple[str, VhdSource]] = []
+        if isinstance(request.source, VhdSource):
+            sources.append(("source", request.source))
+        for index, disk in enumerate(request.data_disks):
+            if isinstance(disk.source, VhdSource):
+                sources.append((f"dataDisks[{index}].source", disk.source))
+        problems: list[Problem] = []
+        for path, source in sources:
+            report = self._vhd.inspect(source)
+            problems.extend(
+                replace(p, path=f"{path}.{p.path}" if p.path else path) for p in report.problems
+            )
+        if problems:
+            raise ValidationFailed(problems, subject="VHD")
+
+    def _mark_started(self, build: InFlightBuild, request: BuildRequest, version: str) -> None:
+        self._ledger.mark_started(request.source_key, build.build_id, version)
+        self._journal.transition(build.build_id, request, BuildPhase.STARTED, version=version)
+
+    # ------------------------------------------------------------------ ending a build
+
+    def fail(self, build: InFlightBuild, request: BuildRequest, error: PipelineError) -> None:
+        """Record the build as failed, then :meth:`end` it."""
+        logger.error(
+            "build failed",
+            extra={**request.log_fields(), "build_id": build.build_id, "reason": error.reason},
+        )
+        self._journal.transition(
+            build.build_id,
+            request,
+            BuildPhase.FAILED,
+            error_reason=error.reason,
+            error=error.message,
+        )
+        self.end(build, request)
+
+    def end(self, build: InFlightBuild, request: BuildRequest) -> str | None:
+        """Release the version reservation and the source; start what waited for it (its id)."""
+        self._reservations.release(definition_of(request), build.build_id)
+        released = self._ledger.release(request.source_key, build.build_id)
+        if released.next_build is None:
+            return None
+        self.start_pending(request.source_key, released.next_build)
+        return released.next_build.build_id
+
+    def start_pending(self, source_key: str, build: InFlightBuild) -> None:
+        """Start a build the ledger handed over (a parked request, or a recovered claim)."""
+        try:
+            request = parse_build_request(build.request, self._settings, now=self._clock())
+        except ValidationFailed as error:
+            self.fail_unparsable(source_key, build, error)
+            return
+        try:
+            self._journal.transition(build.build_id, request, BuildPhase.QUEUED)  # no-op if later
+            self.start(build, request)
+        except PermanentError as error:
+            self.fail(build, request, error)
+        except TransientError as error:
+            # The claim stays; the tracker recovers it after claim_recovery_seconds.
+            logger.warning(
+                "starting a pending build failed; will retry",
+                extra={"build_id": build.build_id, "source": source_key, "reason": error.reason},
+            )
+
+    def fail_unparsable(self, source_key: str, build: InFlightBuild, error: PipelineError) -> None:
+        """A parked request that is no longer valid (e.g. its end-of-life date has passed)."""
+        target: Mapping[str, Any] = build.request.get("target") or {}
+        record = BuildRecord(
+            build_id=build.build_id,
+            request_id=build.request_id,
+            source_key=source_key,
+            phase=BuildPhase.FAILED,
+            subscription_id=str(target.get("subscriptionId", "")),
+            resource_group=str(target.get("resourceGroup", "")),
+            gallery=str(target.get("gallery", "")),
+            definition=str(target.get("definition", "")),
+            created_at=self._clock().isoformat(),
+            updated_at=self._clock().isoformat(),
+            error_reason=error.reason,
+            error=error.message,
+        )
+        self._journal.upsert(
+            lambda _now: record,
+            build.build_id,
+            lambda current: replace(
+                current, phase=BuildPhase.FAILED, error_reason=error.reason, error=error.message
+            ),
+        )
+        released = self._ledger.release(source_key, build.build_id)
+        if released.next_build is not None:
+            self.start_pending(source_key, released.next_build)

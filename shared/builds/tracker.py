@@ -1,0 +1,222 @@
+"""The build tracker: follows every build in flight until its image version is replicated.
+
+:meth:`BuildTracker.follow_up` (the tracker timer): GET each build in flight with its
+replication status; finish it when every region completed or when it failed, release the source
+and start the next pending request (:meth:`~shared.builds.starter.BuildStarter.end`); recover
+claims left behind by a crash; dead-letter what a crash left in the rejects relay.
+
+A repeated run changes nothing: a record only moves forward, and an unchanged replication status
+is not written (nor published) again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from shared.builds.common import BuildJournal, RejectsRelay, TrackerReport, definition_of
+from shared.builds.gallery import GalleryPort, VersionRef, VersionStatus
+from shared.builds.ledger import BuildState, InFlightBuild, SourceEntry, SourceLedger
+from shared.builds.records import BuildPhase, RegionProgress
+from shared.builds.starter import BuildStarter
+from shared.contract.model import BuildRequest
+from shared.contract.parse import parse_build_request
+from shared.core.errors import PermanentError, TransientError, ValidationFailed
+from shared.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Builds the tracker follows at once (threads; every call is I/O).
+TRACKER_PARALLELISM = 8
+
+
+def _regions(status: VersionStatus) -> tuple[RegionProgress, ...]:
+    return tuple(
+        RegionProgress(region=r.region, state=r.state, progress=r.progress, details=r.details)
+        for r in status.regions
+    )
+
+
+class BuildTracker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        gallery: GalleryPort,
+        ledger: SourceLedger,
+        journal: BuildJournal,
+        starter: BuildStarter,
+        rejects: RejectsRelay,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._gallery = gallery
+        self._ledger = ledger
+        self._journal = journal
+        self._starter = starter
+        self._rejects = rejects
+        self._clock = clock
+
+    def follow_up(self) -> TrackerReport:
+        """One tracker run over every source with a build in flight.
+
+        Sources are independent (each has its own ledger entry, and version reservations are
+        compare-and-swap), so up to :data:`TRACKER_PARALLELISM` builds are followed at once:
+        a run over hundreds of builds takes a few round trips, not hundreds.
+        """
+        report = TrackerReport()
+        with ThreadPoolExecutor(
+            max_workers=TRACKER_PARALLELISM, thread_name_prefix="tracker"
+        ) as pool:
+            parts = list(pool.map(self._follow_entry, self._ledger.active_entries()))
+        for part in parts:
+            report.merge(part)
+        try:
+            report.rejects_drained = self._rejects.drain_rejects()
+        except TransientError as error:
+            report.errors.append(f"draining the rejects relay: {error.message}")
+        logger.info(
+            "tracker run",
+            extra={
+                "checked": report.checked,
+                "succeeded": len(report.succeeded),
+                "failed": len(report.failed),
+                "recovered": len(report.recovered),
+                "errors": len(report.errors),
+            },
+        )
+        return report
+
+    def _follow_entry(self, entry: SourceEntry) -> TrackerReport:
+        report = TrackerReport()
+        build = entry.in_flight
+        if build is None:
+            return report
+        report.checked = 1
+        try:
+            self._follow(entry.source_key, build, report)
+        except TransientError as error:
+            report.errors.append(f"{build.build_id}: {error.message}")
+            logger.warning(
+                "tracker could not follow a build; next run retries",
+                extra={"build_id": build.build_id, "source": entry.source_key},
+            )
+        return report
+
+    def _follow(self, source_key: str, build: InFlightBuild, report: TrackerReport) -> None:
+        if build.state is BuildState.CLAIMED:
+            self._recover_if_stale(source_key, build, report)
+            return
+        request = self._request_as_claimed(source_key, build, report)
+        if request is None:
+            return
+        if build.version_id is None:
+            raise AssertionError("a started build always has its version")
+        ref = definition_of(request).version(build.version_id)
+        status = self._gallery.get_version(ref)
+        if status is None:
+            self._starter.fail(
+                build,
+                request,
+                PermanentError(
+                    f"image version {ref} no longer exists (deleted while it was replicating)",
+                    reason="VersionDisappeared",
+                ),
+            )
+            report.failed.append(build.build_id)
+            return
+        self._apply_status(build, request, ref, status, report)
+
+    def _recover_if_stale(
+        self, source_key: str, build: InFlightBuild, report: TrackerReport
+    ) -> None:
+        """A claim never started (a crash, or a transient error): start it once it is older
+        than ``claim_recovery_seconds`` (before that, its message may still be redelivered)."""
+        claimed_at = datetime.fromisoformat(build.claimed_at)
+        age = self._clock() - claimed_at
+        if age >= timedelta(seconds=self._settings.claim_recovery_seconds):
+            logger.warning(
+                "recovering a claim that was never started",
+                extra={"build_id": build.build_id, "source": source_key},
+            )
+            report.recovered.append(build.build_id)
+            self._starter.start_pending(source_key, build)
+
+    def _request_as_claimed(
+        self, source_key: str, build: InFlightBuild, report: TrackerReport
+    ) -> BuildRequest | None:
+        """The started build's request; ``None`` (and the build failed) if it no longer parses."""
+        try:
+            # Judged as of the claim, when it was valid: a build replicating past its request's
+            # end-of-life date (or past any other time-bound rule) is not failed for that.
+            return parse_build_request(
+                build.request, self._settings, now=datetime.fromisoformat(build.claimed_at)
+            )
+        except ValidationFailed as error:
+            self._starter.fail_unparsable(source_key, build, error)
+            report.failed.append(build.build_id)
+            return None
+
+    def _apply_status(
+        self,
+        build: InFlightBuild,
+        request: BuildRequest,
+        ref: VersionRef,
+        status: VersionStatus,
+        report: TrackerReport,
+    ) -> None:
+        """Succeed, fail or record the progress of a build from its version's status."""
+        regions = _regions(status)
+        if status.completed:
+            self._journal.transition(build.build_id, request, BuildPhase.SUCCEEDED, regions=regions)
+            report.succeeded.append(build.build_id)
+            logger.info(
+                "build succeeded",
+                extra={**request.log_fields(), "build_id": build.build_id, "version": ref.name},
+            )
+            self._end_and_report(build, request, report)
+            return
+        if status.failed:
+            self._replication_failed(build, request, ref, status)
+            report.failed.append(build.build_id)
+            self._end_and_report(build, request, report)
+            return
+        record = self._journal.get(build.build_id)
+        if record is None or record.regions != regions:
+            self._journal.transition(
+                build.build_id, request, BuildPhase.REPLICATING, regions=regions
+            )
+
+    def _end_and_report(
+        self, build: InFlightBuild, request: BuildRequest, report: TrackerReport
+    ) -> None:
+        next_build_id = self._starter.end(build, request)
+        if next_build_id is not None:
+            report.started.append(next_build_id)
+
+    def _replication_failed(
+        self, build: InFlightBuild, request: BuildRequest, ref: VersionRef, status: VersionStatus
+    ) -> None:
+        failed_regions = [r for r in status.regions if r.state == "Failed"]
+        details = "; ".join(f"{r.region}: {r.details or 'failed'}" for r in failed_regions)
+        message = (
+            f"image version {ref} failed ({status.provisioning_state})"
+            + (f": {details}" if details else "")
+            + (f": {status.error}" if status.error else "")
+        )
+        if self._settings.failed_version_policy == "delete":
+            try:
+                self._gallery.start_delete_version(ref)
+                message += "; the failed version is being deleted"
+            except PermanentError as error:
+                message += f"; deleting the failed version was refused: {error.message}"
+        self._journal.transition(
+            build.build_id,
+            request,
+            BuildPhase.FAILED,
+            regions=_regions(status),
+            error_reason="ReplicationFailed",
+            error=message,
+        )

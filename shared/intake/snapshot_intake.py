@@ -1,0 +1,193 @@
+"""One look at a snapshot: read its publish tag, then queue it once it is usable.
+
+A snapshot opts in with the tag ``gallery-publish`` (setting ``GALLERY_SNAPSHOT_TAG``). Later
+writes (tag updates) of a snapshot already queued are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.contract.rules import ValidationContext
+from shared.core.errors import ValidationFailed, describe
+from shared.core.jsontypes import JsonObject
+from shared.core.resource_ids import ResourceId
+from shared.core.settings import Settings
+from shared.core.timestamps import format_timestamp
+from shared.intake.dispatch import RequestDispatch
+from shared.intake.ids import snapshot_record_key, snapshot_request_id
+from shared.intake.outcomes import IntakeOutcome, IntakeResult, Rejection
+from shared.intake.ports import SnapshotReader, SnapshotState
+from shared.intake.records import IntakeRecords, abandoned_after
+from shared.intake.snapshots import (
+    PublishTag,
+    parse_publish_tag,
+    parse_snapshot_defaults,
+    resolve_target_scope,
+    snapshot_is_ready,
+    snapshot_request_document,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """One look at a tagged snapshot: what the decision is based on."""
+
+    key: str
+    source: str
+    snapshot: SnapshotState
+    tag_name: str
+    tag_value: str
+    request_id: str
+
+    @property
+    def done_record(self) -> JsonObject:
+        return {
+            "kind": "snapshot",
+            "id": self.source,
+            "identity": self.snapshot.identity,
+            "tag": self.tag_value,
+        }
+
+    @property
+    def base_document(self) -> JsonObject:
+        """What a rejection carries: the source and the request id."""
+        return {"source": {"snapshot": {"id": self.source}}, "requestId": self.request_id}
+
+
+class SnapshotIntake:
+    """The snapshot half of :class:`shared.intake.service.IntakeService`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        snapshots: SnapshotReader,
+        records: IntakeRecords,
+        dispatch: RequestDispatch,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._snapshots = snapshots
+        self._records = records
+        self._dispatch = dispatch
+        self._clock = clock
+
+    def evaluate(self, snapshot_id: ResourceId, *, by_event: bool) -> IntakeResult:
+        """Look, then: a duplicate, a rejection (bad tag), a wait, or a queued build request."""
+        looked = self._look(snapshot_id)
+        if isinstance(looked, IntakeResult):
+            return looked
+        duplicate = self._duplicate(looked)
+        if duplicate is not None:
+            return duplicate
+        now = self._clock()
+        try:
+            tag = parse_publish_tag(looked.tag_value, tag_name=looked.tag_name)
+            scope = resolve_target_scope(tag, snapshot_id, self._settings.allowed_target_galleries)
+        except ValidationFailed as failed:
+            return self._reject(looked, Rejection(failed.reason, describe(failed)))
+        if not snapshot_is_ready(looked.snapshot):
+            return self._wait(looked, now)
+        return self._queue(looked, tag, scope, now=now, by_event=by_event)
+
+    def _look(self, snapshot_id: ResourceId) -> _Snapshot | IntakeResult:
+        """The snapshot and its tag; GONE when it does not exist, IGNORED without the tag."""
+        source = str(snapshot_id)
+        key = snapshot_record_key(snapshot_id)
+        snapshot = self._snapshots.get(snapshot_id)
+        if snapshot is None:
+            self._records.drop_pending(key)
+            return IntakeResult(IntakeOutcome.GONE, source, detail="the snapshot does not exist")
+        tag_name = self._settings.intake.snapshot_tag
+        tag_value = snapshot.tag(tag_name)
+        if tag_value is None:
+            self._records.drop_pending(key)
+            logger.debug("intake: snapshot %s has no %s tag", source, tag_name)
+            return IntakeResult(IntakeOutcome.IGNORED, source, detail=f"no {tag_name} tag")
+        request_id = snapshot_request_id(snapshot_id, snapshot.identity)
+        return _Snapshot(key, source, snapshot, tag_name, tag_value, request_id)
+
+    def _duplicate(self, looked: _Snapshot) -> IntakeResult | None:
+        """DUPLICATE when this snapshot was queued, or rejected with the same tag."""
+        record = self._records.read_done(looked.key)
+        if record is None or record.get("identity") != looked.snapshot.identity:
+            return None
+        if record.get("state") != "queued" and record.get("tag") != looked.tag_value:
+            return None
+        self._records.drop_pending(looked.key)
+        return IntakeResult(
+            IntakeOutcome.DUPLICATE,
+            looked.source,
+            str(record.get("requestId") or looked.request_id),
+            detail=f"already {record.get('state')}; later writes are ignored",
+        )
+
+    def _wait(self, looked: _Snapshot, now: datetime) -> IntakeResult:
+        """Keep (or update) the pending record; REJECTED once the snapshot is abandoned."""
+        snapshot, source = looked.snapshot, looked.source
+        pending = self._records.read_pending(looked.key)
+        record = (
+            dict(pending[0])
+            if pending
+            else {"kind": "snapshot", "id": source, "firstSeen": format_timestamp(now)}
+        )
+        why = (
+            f"snapshotAccessState {snapshot.access_state}, "
+            f"completionPercent {snapshot.completion_percent}"
+        )
+        record["lastCheck"] = format_timestamp(now)
+        record["waitingFor"] = why
+        abandoned = abandoned_after(record, now, self._settings.intake.abandon_seconds)
+        if abandoned is not None:
+            return self._reject(
+                looked,
+                Rejection("SnapshotNotReady", f"{source} was not usable after {abandoned}: {why}"),
+            )
+        self._records.save_pending(looked.key, record, pending)
+        logger.info("intake: snapshot %s pending: %s", source, why, extra={"source": source})
+        return IntakeResult(IntakeOutcome.PENDING, source, looked.request_id, detail=why)
+
+    def _queue(
+        self,
+        looked: _Snapshot,
+        tag: PublishTag,
+        scope: tuple[str, str],
+        *,
+        now: datetime,
+        by_event: bool,
+    ) -> IntakeResult:
+        """Build the request document (defaults, then the tag) and queue it if it is valid."""
+        snapshot = looked.snapshot
+        defaults = parse_snapshot_defaults(self._settings.intake.snapshot_defaults)
+        document = snapshot_request_document(
+            snapshot, tag, scope, defaults=defaults, request_id=looked.request_id
+        )
+        context = ValidationContext(
+            source_region=snapshot.location or None, os_disk_size_bytes=snapshot.disk_size_bytes
+        )
+        return self._dispatch.queue(
+            looked.key,
+            looked.source,
+            document,
+            context,
+            derived_id=looked.request_id,
+            done_record=looked.done_record,
+            now=now,
+            by_event=by_event,
+        )
+
+    def _reject(self, looked: _Snapshot, rejection: Rejection) -> IntakeResult:
+        return self._dispatch.reject(
+            key=looked.key,
+            source=looked.source,
+            request_id=looked.request_id,
+            document=looked.base_document,
+            done_record=looked.done_record,
+            rejection=rejection,
+        )
