@@ -94,6 +94,7 @@ def ledger() -> SourceLedger:
         clock=utc_now,
         new_build_id=build_id_for,
         active=BlobDocumentStore(container, prefix="active/"),
+        lease_seconds=settings().claim_recovery_seconds,
     )
 
 

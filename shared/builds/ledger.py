@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -59,6 +60,17 @@ class InFlightBuild:
     request: dict[str, Any]
     version_id: str | None = None
     started_at: str | None = None
+    #: Who may start the claimed build, and until when: the starter renews it before each
+    #: step that writes (reserving, the PUT); a starter whose lease was taken over stops.
+    lease_token: str | None = None
+    lease_until: str | None = None
+
+    def lease_expired(self, now: datetime, grace_seconds: float) -> bool:
+        """Free for another starter: the lease ran out (a claim from before leases existed
+        counts from its claim time, ``grace_seconds``)."""
+        if self.lease_until is not None:
+            return now >= datetime.fromisoformat(self.lease_until)
+        return now - datetime.fromisoformat(self.claimed_at) >= timedelta(seconds=grace_seconds)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -68,6 +80,8 @@ class InFlightBuild:
             "claimedAt": self.claimed_at,
             "startedAt": self.started_at,
             "versionId": self.version_id,
+            "leaseToken": self.lease_token,
+            "leaseUntil": self.lease_until,
             "request": self.request,
         }
 
@@ -80,6 +94,8 @@ class InFlightBuild:
             claimed_at=str(doc["claimedAt"]),
             started_at=doc.get("startedAt"),
             version_id=doc.get("versionId"),
+            lease_token=doc.get("leaseToken"),
+            lease_until=doc.get("leaseUntil"),
             request=dict(doc.get("request") or {}),
         )
 
@@ -178,6 +194,16 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
+def _same_lease(current: InFlightBuild | None, build: InFlightBuild) -> bool:
+    """``current`` is ``build``, still claimed, and still under ``build``'s lease."""
+    return (
+        current is not None
+        and current.build_id == build.build_id
+        and current.state is BuildState.CLAIMED
+        and current.lease_token == build.lease_token
+    )
+
+
 class SourceLedger:
     """Serialises builds per source. All methods are idempotent under redelivery."""
 
@@ -188,10 +214,13 @@ class SourceLedger:
         clock: Callable[[], datetime],
         new_build_id: Callable[[str], str],
         active: DocumentStore | None = None,
+        lease_seconds: float = 120.0,
     ) -> None:
         self._store = store
         self._clock = clock
         self._new_build_id = new_build_id
+        #: How long a starter owns a claimed build without renewing (``claim_recovery_seconds``).
+        self._lease_seconds = lease_seconds
         #: Markers of the sources that may be busy, so the tracker never reads idle ones.
         #: A marker is written *before* a source becomes busy and removed *after* it went idle:
         #: a crash leaves at most a stale marker (cleaned up), never a busy source without one.
@@ -277,12 +306,14 @@ class SourceLedger:
                 return entry, ClaimOutcome.ALREADY_DONE
             now = _iso(self._clock())
             if entry.in_flight is None:
-                build = InFlightBuild(
-                    build_id=self._new_build_id(request_id),
-                    request_id=request_id,
-                    state=BuildState.CLAIMED,
-                    claimed_at=now,
-                    request=dict(request),
+                build = self._leased(
+                    InFlightBuild(
+                        build_id=self._new_build_id(request_id),
+                        request_id=request_id,
+                        state=BuildState.CLAIMED,
+                        claimed_at=now,
+                        request=dict(request),
+                    )
                 )
                 return replace(entry, in_flight=build), ClaimOutcome.CLAIMED
             parked = PendingRequest(request_id=request_id, queued_at=now, request=dict(request))
@@ -297,25 +328,80 @@ class SourceLedger:
         )
         return ClaimResult(outcome=outcome, entry=entry)
 
-    def mark_started(self, source_key: str, build_id: str, version_id: str) -> SourceEntry:
-        """Record that the image version PUT for ``build_id`` was accepted."""
+    def _leased(self, build: InFlightBuild) -> InFlightBuild:
+        """``build`` with a fresh lease: a new token, valid for ``lease_seconds``."""
+        until = self._clock() + timedelta(seconds=self._lease_seconds)
+        return replace(build, lease_token=uuid.uuid4().hex, lease_until=_iso(until))
 
-        def change(entry: SourceEntry) -> tuple[SourceEntry, None]:
+    def take_over(self, source_key: str, build_id: str) -> InFlightBuild | None:
+        """Take the start of a claimed build whose lease ran out (its starter crashed or stalls):
+        the build with a new lease, or ``None`` when it is not claimed or its lease still runs."""
+
+        def change(entry: SourceEntry) -> tuple[SourceEntry, InFlightBuild | None]:
             build = entry.in_flight
-            if build is None or build.build_id != build_id:
-                raise LookupError(f"build {build_id} does not own source {source_key}")
-            if build.state is BuildState.STARTED and build.version_id == version_id:
+            if build is None or build.build_id != build_id or build.state is not BuildState.CLAIMED:
                 return entry, None
+            if not build.lease_expired(self._clock(), self._lease_seconds):
+                return entry, None
+            taken = self._leased(build)
+            return replace(entry, in_flight=taken), taken
+
+        _, taken = self._update(source_key, change)
+        return taken
+
+    def renew(self, source_key: str, build: InFlightBuild) -> bool:
+        """Renew the lease of ``build``'s starter before a step that writes: ``False`` when the
+        build no longer owns the source, is no longer claimed, or another starter took it."""
+
+        def change(entry: SourceEntry) -> tuple[SourceEntry, bool]:
+            current = entry.in_flight
+            if not _same_lease(current, build):
+                return entry, False
+            return replace(entry, in_flight=self._leased_again(current)), True
+
+        _, renewed = self._update(source_key, change)
+        return renewed
+
+    def _leased_again(self, build: InFlightBuild | None) -> InFlightBuild:
+        if build is None:
+            raise AssertionError("renewing the lease of no build")
+        until = self._clock() + timedelta(seconds=self._lease_seconds)
+        return replace(build, lease_until=_iso(until))
+
+    def mark_started(self, source_key: str, build: InFlightBuild, version_id: str) -> bool:
+        """Record that the image version PUT for ``build`` was accepted (or its version adopted).
+
+        ``False`` when the build no longer owns the source or another starter holds it: that
+        starter (or the tracker) carries the build on, and this caller ends quietly.
+        """
+
+        def change(entry: SourceEntry) -> tuple[SourceEntry, bool]:
+            current = entry.in_flight
+            if current is None or current.build_id != build.build_id:
+                return entry, False
+            if current.state is BuildState.STARTED:
+                return entry, current.version_id == version_id
+            if not _same_lease(current, build):
+                return entry, False
             started = replace(
-                build,
+                current,
                 state=BuildState.STARTED,
                 version_id=version_id,
                 started_at=_iso(self._clock()),
             )
-            return replace(entry, in_flight=started), None
+            return replace(entry, in_flight=started), True
 
-        entry, _ = self._update(source_key, change)
-        return entry
+        _, marked = self._update(source_key, change)
+        return marked
+
+    def owns(self, source_key: str, build_id: str) -> bool:
+        """Whether ``build_id`` is still the build in flight on the source (claimed or started)."""
+        entry = self.get(source_key)
+        return (
+            entry is not None
+            and entry.in_flight is not None
+            and (entry.in_flight.build_id == build_id)
+        )
 
     def release(self, source_key: str, build_id: str) -> ReleaseResult:
         """Free the source after ``build_id`` ended, and claim the next pending request (FIFO).
@@ -332,12 +418,14 @@ class SourceLedger:
             pending = entry.pending
             if pending:
                 head, pending = pending[0], pending[1:]
-                next_build = InFlightBuild(
-                    build_id=self._new_build_id(head.request_id),
-                    request_id=head.request_id,
-                    state=BuildState.CLAIMED,
-                    claimed_at=_iso(self._clock()),
-                    request=head.request,
+                next_build = self._leased(
+                    InFlightBuild(
+                        build_id=self._new_build_id(head.request_id),
+                        request_id=head.request_id,
+                        state=BuildState.CLAIMED,
+                        claimed_at=_iso(self._clock()),
+                        request=head.request,
+                    )
                 )
             new_entry = replace(
                 entry, in_flight=next_build, pending=pending, completed_request_ids=completed

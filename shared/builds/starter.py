@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from shared.builds.common import BuildJournal, VhdInspector, definition_of
@@ -21,7 +22,12 @@ from shared.builds.gallery import DefinitionRef, GalleryPort, VersionRef, Versio
 from shared.builds.ledger import InFlightBuild, SourceLedger
 from shared.builds.records import BuildPhase, BuildRecord
 from shared.builds.reservations import VersionReservations
-from shared.builds.version_body import TAG_BUILD_ID, image_version_body, same_source
+from shared.builds.version_body import (
+    TAG_BUILD_ID,
+    TAG_REQUEST_ID,
+    image_version_body,
+    same_source,
+)
 from shared.contract.model import BuildRequest, VhdSource
 from shared.contract.parse import parse_build_request
 from shared.contract.versioning import (
@@ -42,6 +48,25 @@ from shared.core.errors import (
 from shared.core.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+class StartOutcome(StrEnum):
+    STARTED = "started"  # the PUT was sent and recorded
+    ADOPTED = "adopted"  # a version this build made (or the same source made) is followed
+    SUPERSEDED = "superseded"  # another starter owns the build now: this one stopped quietly
+
+
+def _made_by(listed: Iterable[VersionStatus], build: InFlightBuild) -> VersionStatus | None:
+    """The version the build (or its request, from an earlier life of the ledger) made.
+
+    The version's own tags are the durable answer to "was this request built already?": the
+    ledger remembers only recent request ids, a version keeps its tags as long as it exists.
+    """
+    for version in listed:
+        tags = version.tags
+        if tags.get(TAG_BUILD_ID) == build.build_id or tags.get(TAG_REQUEST_ID) == build.request_id:
+            return version
+    return None
 
 
 class BuildStarter:
@@ -66,25 +91,64 @@ class BuildStarter:
 
     # ------------------------------------------------------------------ starting a build
 
-    def start(self, build: InFlightBuild, request: BuildRequest) -> None:
-        """Ensure the definition, reserve the version, preflight, PUT; record it as started."""
+    def start(self, build: InFlightBuild, request: BuildRequest) -> StartOutcome:
+        """Ensure the definition, reserve the version, preflight, PUT; record it as started.
+
+        A version this build (or this request) already made is adopted, never published again.
+        The starter re-checks its lease in the ledger before reserving and before the PUT: a
+        starter that stalled while another took the build over stops there, quietly.
+        """
         definition = definition_of(request)
         location = self._gallery.gallery_location(definition)
         self._ensure_definition(definition, request, location)
-        version = self._reserve_version(definition, build, request)
+        listed = list(self._gallery.list_versions(definition))
+        made = _made_by(listed, build)
+        if made is not None:
+            return self._adopt(build, request, made.name, why="it is tagged with this build")
+        if not self._ledger.renew(request.source_key, build):
+            return self._superseded(build, request, "before reserving a version")
+        version = self._reserve_version(definition, build, request, listed)
         ref = definition.version(version)
         existing = self._gallery.get_version(ref)
         if existing is not None:
-            self._adopt_or_conflict(build, request, ref, existing)
-            return
+            return self._adopt_or_conflict(build, request, ref, existing)
         self._preflight(request)
         body = image_version_body(request, location=location, build_id=build.build_id)
+        if not self._ledger.renew(request.source_key, build):
+            return self._superseded(build, request, "before the PUT")
         self._gallery.start_version(ref, body)
-        self._mark_started(build, request, version)
+        outcome = self._mark_started(build, request, version)
+        if outcome is StartOutcome.STARTED:
+            logger.info(
+                "image version PUT accepted",
+                extra={**request.log_fields(), "build_id": build.build_id, "version": version},
+            )
+        return outcome
+
+    def _superseded(self, build: InFlightBuild, request: BuildRequest, when: str) -> StartOutcome:
+        """Another starter owns the build now (or it ended): stop without writing anything.
+
+        If the build has ended meanwhile, a reservation this starter wrote late is released.
+        """
         logger.info(
-            "image version PUT accepted",
+            "build start superseded %s; another starter carries it",
+            when,
+            extra={**request.log_fields(), "build_id": build.build_id},
+        )
+        if not self._ledger.owns(request.source_key, build.build_id):
+            self._reservations.release(definition_of(request), build.build_id)
+        return StartOutcome.SUPERSEDED
+
+    def _adopt(
+        self, build: InFlightBuild, request: BuildRequest, version: str, *, why: str
+    ) -> StartOutcome:
+        logger.info(
+            "adopting the existing image version: %s",
+            why,
             extra={**request.log_fields(), "build_id": build.build_id, "version": version},
         )
+        outcome = self._mark_started(build, request, version)
+        return StartOutcome.ADOPTED if outcome is StartOutcome.STARTED else outcome
 
     def _ensure_definition(
         self, definition: DefinitionRef, request: BuildRequest, location: str
@@ -102,16 +166,35 @@ class BuildStarter:
         logger.info("image definition created", extra={"definition": str(definition)})
 
     def _reserve_version(
-        self, definition: DefinitionRef, build: InFlightBuild, request: BuildRequest
+        self,
+        definition: DefinitionRef,
+        build: InFlightBuild,
+        request: BuildRequest,
+        listed: Iterable[VersionStatus],
     ) -> str:
+        """The build's version, reserved against every other build in flight on the definition.
+
+        Explicit versions are reserved too, so two builds never send a PUT for one version (the
+        gallery API has no ``If-None-Match`` on image versions, so the reservation is the lock).
+        """
         policy = request.target.version_policy
         if isinstance(policy, ExplicitVersion):
-            return str(policy.version)
-        listed = [v.name for v in self._gallery.list_versions(definition)]
+            wanted = policy.version
+
+            def explicit(reserved_by_others: Iterable[ImageVersion]) -> ImageVersion:
+                if wanted in set(reserved_by_others):
+                    raise TransientError(
+                        f"image version {definition}/{wanted} is reserved by another build in "
+                        "flight; this build waits for it to end",
+                        reason="VersionReserved",
+                    )
+                return wanted
+
+            return self._reservations.reserve(definition, build.build_id, explicit)
         existing: list[ImageVersion] = []
-        for name in listed:
+        for listed_version in listed:
             try:
-                existing.append(ImageVersion.parse(name))
+                existing.append(ImageVersion.parse(listed_version.name))
             except InvalidVersion:
                 continue  # a name the policies do not order (cannot collide with ours)
         now = self._clock()
@@ -123,15 +206,13 @@ class BuildStarter:
 
     def _adopt_or_conflict(
         self, build: InFlightBuild, request: BuildRequest, ref: VersionRef, existing: VersionStatus
-    ) -> None:
-        ours = existing.tags.get(TAG_BUILD_ID) == build.build_id
-        if ours or same_source(existing.storage_profile, request):
-            logger.info(
-                "adopting the existing image version",
-                extra={**request.log_fields(), "build_id": build.build_id, "version": ref.name},
-            )
-            self._mark_started(build, request, ref.name)
-            return
+    ) -> StartOutcome:
+        if existing.tags.get(TAG_BUILD_ID) == build.build_id:
+            return self._adopt(build, request, ref.name, why="it is tagged with this build")
+        if same_source(existing.storage_profile, request):
+            # Made outside the pipeline from the same source: followed for status, but never
+            # deleted by the failed-version policy (it is not tagged with this build).
+            return self._adopt(build, request, ref.name, why="it has the same source")
         if not isinstance(request.target.version_policy, ExplicitVersion):
             # Another writer (outside the pipeline) took the version we reserved: choose again.
             self._reservations.release(ref.definition, build.build_id)
@@ -161,9 +242,13 @@ class BuildStarter:
         if problems:
             raise ValidationFailed(problems, subject="VHD")
 
-    def _mark_started(self, build: InFlightBuild, request: BuildRequest, version: str) -> None:
-        self._ledger.mark_started(request.source_key, build.build_id, version)
+    def _mark_started(
+        self, build: InFlightBuild, request: BuildRequest, version: str
+    ) -> StartOutcome:
+        if not self._ledger.mark_started(request.source_key, build, version):
+            return self._superseded(build, request, "after the PUT")
         self._journal.transition(build.build_id, request, BuildPhase.STARTED, version=version)
+        return StartOutcome.STARTED
 
     # ------------------------------------------------------------------ ending a build
 
@@ -173,12 +258,14 @@ class BuildStarter:
             "build failed",
             extra={**request.log_fields(), "build_id": build.build_id, "reason": error.reason},
         )
+        known = {"version": build.version_id} if build.version_id else {}
         self._journal.transition(
             build.build_id,
             request,
             BuildPhase.FAILED,
             error_reason=error.reason,
             error=error.message,
+            **known,
         )
         self.end(build, request)
 
@@ -233,6 +320,12 @@ class BuildStarter:
             lambda current: replace(
                 current, phase=BuildPhase.FAILED, error_reason=error.reason, error=error.message
             ),
+        )
+        self._reservations.release(
+            DefinitionRef(
+                record.subscription_id, record.resource_group, record.gallery, record.definition
+            ),
+            build.build_id,
         )
         released = self._ledger.release(source_key, build.build_id)
         if released.next_build is not None:

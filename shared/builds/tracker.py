@@ -14,15 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
 from shared.builds.common import BuildJournal, RejectsRelay, TrackerReport, definition_of
 from shared.builds.gallery import GalleryPort, VersionRef, VersionStatus
 from shared.builds.ledger import BuildState, InFlightBuild, SourceEntry, SourceLedger
 from shared.builds.records import BuildPhase, RegionProgress
 from shared.builds.starter import BuildStarter
+from shared.builds.version_body import TAG_BUILD_ID
 from shared.contract.model import BuildRequest
 from shared.contract.parse import parse_build_request
+from shared.contract.rules import normalise_region
 from shared.core.errors import PermanentError, TransientError, ValidationFailed
 from shared.core.settings import Settings
 
@@ -37,6 +40,16 @@ def _regions(status: VersionStatus) -> tuple[RegionProgress, ...]:
         RegionProgress(region=r.region, state=r.state, progress=r.progress, details=r.details)
         for r in status.regions
     )
+
+
+def _completed(status: VersionStatus, request: BuildRequest) -> bool:
+    """Usable where it was asked for: Succeeded, and the regions reported are exactly the
+    requested regions, each Completed (an empty or partial summary is not completion)."""
+    if status.provisioning_state != "Succeeded":
+        return False
+    reported = {normalise_region(r.region): r.state for r in status.regions}
+    requested = {region.name for region in request.publishing.target_regions}
+    return set(reported) == requested and all(s == "Completed" for s in reported.values())
 
 
 class BuildTracker:
@@ -58,6 +71,9 @@ class BuildTracker:
         self._starter = starter
         self._rejects = rejects
         self._clock = clock
+        self._started_settings = replace(
+            settings, allowed_target_galleries=("*/*/*",), allowed_source_subscriptions=("*",)
+        )
 
     def follow_up(self) -> TrackerReport:
         """One tracker run over every source with a build in flight.
@@ -103,6 +119,12 @@ class BuildTracker:
                 "tracker could not follow a build; next run retries",
                 extra={"build_id": build.build_id, "source": entry.source_key},
             )
+        except Exception as error:  # a bug or a surprise: this build only, never the whole run
+            report.errors.append(f"{build.build_id}: {error!r}")
+            logger.exception(
+                "tracker failed on a build; the other builds go on",
+                extra={"build_id": build.build_id, "source": entry.source_key},
+            )
         return report
 
     def _follow(self, source_key: str, build: InFlightBuild, report: TrackerReport) -> None:
@@ -112,6 +134,17 @@ class BuildTracker:
         request = self._request_as_claimed(source_key, build, report)
         if request is None:
             return
+        try:
+            self._follow_started(build, request, report)
+        except PermanentError as error:
+            # The definition was deleted, the permission lost...: this build fails with the
+            # reason, its source moves on to the next request, and the run goes on.
+            self._starter.fail(build, request, error)
+            report.failed.append(build.build_id)
+
+    def _follow_started(
+        self, build: InFlightBuild, request: BuildRequest, report: TrackerReport
+    ) -> None:
         if build.version_id is None:
             raise AssertionError("a started build always has its version")
         ref = definition_of(request).version(build.version_id)
@@ -132,17 +165,17 @@ class BuildTracker:
     def _recover_if_stale(
         self, source_key: str, build: InFlightBuild, report: TrackerReport
     ) -> None:
-        """A claim never started (a crash, or a transient error): start it once it is older
-        than ``claim_recovery_seconds`` (before that, its message may still be redelivered)."""
-        claimed_at = datetime.fromisoformat(build.claimed_at)
-        age = self._clock() - claimed_at
-        if age >= timedelta(seconds=self._settings.claim_recovery_seconds):
-            logger.warning(
-                "recovering a claim that was never started",
-                extra={"build_id": build.build_id, "source": source_key},
-            )
-            report.recovered.append(build.build_id)
-            self._starter.start_pending(source_key, build)
+        """A claim never started (a crash, a transient error, a stalled starter): take it over
+        once its starter's lease (``claim_recovery_seconds``, renewed at every step) ran out."""
+        taken = self._ledger.take_over(source_key, build.build_id)
+        if taken is None:
+            return  # its starter's lease still runs: it may be slow, not gone
+        logger.warning(
+            "recovering a claim whose starter's lease ran out",
+            extra={"build_id": build.build_id, "source": source_key},
+        )
+        report.recovered.append(build.build_id)
+        self._starter.start_pending(source_key, taken)
 
     def _request_as_claimed(
         self, source_key: str, build: InFlightBuild, report: TrackerReport
@@ -150,9 +183,10 @@ class BuildTracker:
         """The started build's request; ``None`` (and the build failed) if it no longer parses."""
         try:
             # Judged as of the claim, when it was valid: a build replicating past its request's
-            # end-of-life date (or past any other time-bound rule) is not failed for that.
+            # end-of-life date (or past any other time-bound rule) is not failed for that, nor
+            # for an allow-list changed since (it was allowed when it started).
             return parse_build_request(
-                build.request, self._settings, now=datetime.fromisoformat(build.claimed_at)
+                build.request, self._started_settings, now=datetime.fromisoformat(build.claimed_at)
             )
         except ValidationFailed as error:
             self._starter.fail_unparsable(source_key, build, error)
@@ -169,8 +203,11 @@ class BuildTracker:
     ) -> None:
         """Succeed, fail or record the progress of a build from its version's status."""
         regions = _regions(status)
-        if status.completed:
-            self._journal.transition(build.build_id, request, BuildPhase.SUCCEEDED, regions=regions)
+        version = ref.name  # carried on every transition: a record heals from the ledger
+        if _completed(status, request):
+            self._journal.transition(
+                build.build_id, request, BuildPhase.SUCCEEDED, regions=regions, version=version
+            )
             report.succeeded.append(build.build_id)
             logger.info(
                 "build succeeded",
@@ -184,9 +221,9 @@ class BuildTracker:
             self._end_and_report(build, request, report)
             return
         record = self._journal.get(build.build_id)
-        if record is None or record.regions != regions:
+        if record is None or record.regions != regions or record.version != version:
             self._journal.transition(
-                build.build_id, request, BuildPhase.REPLICATING, regions=regions
+                build.build_id, request, BuildPhase.REPLICATING, regions=regions, version=version
             )
 
     def _end_and_report(
@@ -206,7 +243,10 @@ class BuildTracker:
             + (f": {details}" if details else "")
             + (f": {status.error}" if status.error else "")
         )
-        if self._settings.failed_version_policy == "delete":
+        ours = status.tags.get(TAG_BUILD_ID) == build.build_id
+        if self._settings.failed_version_policy == "delete" and not ours:
+            message += "; the failed version was not created by this build, so it is kept"
+        elif self._settings.failed_version_policy == "delete":
             try:
                 self._gallery.start_delete_version(ref)
                 message += "; the failed version is being deleted"
@@ -217,6 +257,7 @@ class BuildTracker:
             request,
             BuildPhase.FAILED,
             regions=_regions(status),
+            version=ref.name,
             error_reason="ReplicationFailed",
             error=message,
         )

@@ -29,7 +29,7 @@ from shared.builds.common import (
 )
 from shared.builds.ledger import BuildState, ClaimOutcome, InFlightBuild, SourceLedger, build_id_for
 from shared.builds.records import BuildPhase
-from shared.builds.starter import BuildStarter
+from shared.builds.starter import BuildStarter, StartOutcome
 from shared.contract.model import BuildRequest
 from shared.contract.parse import parse_build_request
 from shared.core.errors import PermanentError, TransientError, ValidationFailed, describe
@@ -37,6 +37,12 @@ from shared.core.messaging import ATTEMPT_PROPERTY, IncomingMessage, MessageSend
 from shared.core.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+_MESSAGE_OUTCOMES = {
+    StartOutcome.STARTED: MessageOutcome.STARTED,
+    StartOutcome.ADOPTED: MessageOutcome.ADOPTED,
+    StartOutcome.SUPERSEDED: MessageOutcome.DUPLICATE,
+}
 
 
 class BuildWorker:
@@ -83,9 +89,22 @@ class BuildWorker:
         build = claim.build
         if build is None:  # CLAIMED and ADOPTED always carry the build
             raise AssertionError("claim without a build in flight")
-        if claim.outcome is ClaimOutcome.ADOPTED and build.state is BuildState.STARTED:
-            return MessageOutcome.ADOPTED
+        if claim.outcome is ClaimOutcome.ADOPTED:
+            if build.state is BuildState.STARTED:
+                return MessageOutcome.ADOPTED
+            # A redelivery of a claimed build: start it only if its starter's lease ran out
+            # (that starter crashed or stalls); otherwise the starter carries it on.
+            taken = self._take_over(request, build)
+            if taken is None:
+                return MessageOutcome.DUPLICATE
+            build = taken
         return self._start(message, build, request)
+
+    def _take_over(self, request: BuildRequest, build: InFlightBuild) -> InFlightBuild | None:
+        try:
+            return self._ledger.take_over(request.source_key, build.build_id)
+        except TransientError:
+            return None  # the ledger is busy: the tracker recovers the claim if it is stale
 
     def _parse(self, message: IncomingMessage) -> tuple[BuildRequest, dict[str, Any]] | None:
         """The request and the document the ledger stores for it; ``None`` once rejected."""
@@ -118,14 +137,14 @@ class BuildWorker:
         """Start the claimed build; a permanent failure ends it and rejects the message."""
         try:
             self._journal.transition(build.build_id, request, BuildPhase.QUEUED)
-            self._starter.start(build, request)
+            outcome = self._starter.start(build, request)
         except PermanentError as error:
             self._starter.fail(build, request, error)
             self._reject(message, error.reason, describe(error))
             return MessageOutcome.FAILED
         except TransientError as error:
             return self._deferred(build.build_id, request, error)
-        return MessageOutcome.STARTED
+        return _MESSAGE_OUTCOMES[outcome]
 
     def _deferred(
         self, build_id: str, request: BuildRequest, error: TransientError

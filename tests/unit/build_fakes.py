@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,11 @@ class FakeGallery:
         self.puts: list[tuple[str, str, dict[str, Any]]] = []
         self.deletes: list[str] = []
         self.fail_next_put: Exception | None = None
+        #: One-shot hooks run inside a call, to interleave another starter there (a stall).
+        self.during_list: Callable[[], None] | None = None
+        self.during_get: Callable[[], None] | None = None
+        #: A permanent error for every GET of a version of this definition (poisoned entry).
+        self.broken_definitions: dict[tuple[str, ...], Exception] = {}
 
     def add_definition(self, ref: DefinitionRef) -> None:
         self.definitions[key(ref)] = None
@@ -95,10 +100,18 @@ class FakeGallery:
         return stored.status(version.name)
 
     def get_version(self, version: VersionRef) -> VersionStatus | None:
+        if key(version.definition) in self.broken_definitions:
+            raise self.broken_definitions[key(version.definition)]
+        if self.during_get is not None:
+            hook, self.during_get = self.during_get, None
+            hook()
         found = self.versions.get(key(version.definition), {}).get(version.name)
         return found.status(version.name) if found else None
 
     def list_versions(self, definition: DefinitionRef) -> Iterator[VersionStatus]:
+        if self.during_list is not None:
+            hook, self.during_list = self.during_list, None
+            hook()
         for name, stored in list(self.versions.get(key(definition), {}).items()):
             yield stored.status(name)
 
@@ -195,6 +208,22 @@ class Harness:
     ledger: SourceLedger
     records: BuildRecords
     clock: Clock
+    reservations: VersionReservations
+    journal: BuildJournal
+    starter: BuildStarter
+    ledger_store: InMemoryDocumentStore
+
+    def tracker_with(self, **settings_env: str) -> BuildTracker:
+        """A tracker over the same state, with other settings (an operator changed them)."""
+        return BuildTracker(
+            settings=Settings.from_env(dict(settings_env)),
+            gallery=self.gallery,
+            ledger=self.ledger,
+            journal=self.journal,
+            starter=self.starter,
+            rejects=self.rejects,
+            clock=self.clock,
+        )
 
 
 def make_harness(**settings_env: str) -> Harness:
@@ -219,11 +248,12 @@ def make_harness(**settings_env: str) -> Harness:
     journal = BuildJournal(
         records=records, sender=sender, events_topic=settings.events_topic, clock=clock
     )
+    reservations = VersionReservations(InMemoryDocumentStore(), clock=clock)
     starter = BuildStarter(
         settings=settings,
         gallery=gallery,
         ledger=ledger,
-        reservations=VersionReservations(InMemoryDocumentStore(), clock=clock),
+        reservations=reservations,
         journal=journal,
         vhd_inspector=vhd,
         clock=clock,
@@ -246,4 +276,18 @@ def make_harness(**settings_env: str) -> Harness:
         rejects=rejects,
         clock=clock,
     )
-    return Harness(worker, tracker, gallery, sender, rejects, vhd, ledger, records, clock)
+    return Harness(
+        worker,
+        tracker,
+        gallery,
+        sender,
+        rejects,
+        vhd,
+        ledger,
+        records,
+        clock,
+        reservations,
+        journal,
+        starter,
+        store,
+    )

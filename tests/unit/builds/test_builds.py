@@ -208,7 +208,7 @@ def test_an_existing_version_from_the_same_source_is_adopted(h: Harness) -> None
 
     outcome = h.worker.handle_message(message(request_doc(version="2.0.0", requestId="a-again")))
 
-    assert outcome is MessageOutcome.STARTED
+    assert outcome is MessageOutcome.ADOPTED  # followed, not published again
     assert len(h.gallery.puts) == 1
     h.tracker.follow_up()
     record = h.records.get(build_id_for("a-again"))
@@ -327,7 +327,10 @@ def test_a_crash_after_the_put_is_recovered_by_adopting_the_version(h: Harness) 
         h.worker.handle_message(message(doc))
     h.ledger.mark_started = original  # type: ignore[method-assign]
 
-    assert h.worker.handle_message(message(doc)) is MessageOutcome.STARTED
+    # The redelivery cannot tell a dead starter from a slow one: its lease still runs.
+    assert h.worker.handle_message(message(doc)) is MessageOutcome.DUPLICATE
+    h.clock.advance(121)  # the lease runs out: the tracker takes the claim over and adopts
+    assert h.tracker.follow_up().recovered == [build_id_for("r-1")]
 
     assert len(h.gallery.puts) == 1
     entry = h.ledger.get(f"{SNAPSHOTS}/os-1".lower())

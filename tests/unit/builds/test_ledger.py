@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -85,7 +86,7 @@ def test_release_hands_the_source_to_the_next_pending_request() -> None:
     first = ledger.claim(SOURCE, "req-1", {})
     ledger.claim(SOURCE, "req-2", {"n": 2})
     assert first.build is not None
-    ledger.mark_started(SOURCE, first.build.build_id, "gal/def/1.0.0")
+    ledger.mark_started(SOURCE, first.build, "gal/def/1.0.0")
     released = ledger.release(SOURCE, first.build.build_id)
     assert released.released
     assert released.next_build is not None
@@ -119,20 +120,24 @@ def test_mark_started_records_the_version_and_is_idempotent() -> None:
     ledger, store = make_ledger()
     build = ledger.claim(SOURCE, "req-1", {}).build
     assert build is not None
-    entry = ledger.mark_started(SOURCE, build.build_id, "gal/def/1.0.0")
-    assert entry.in_flight is not None
+    assert ledger.mark_started(SOURCE, build, "gal/def/1.0.0")
+    entry = ledger.get(SOURCE)
+    assert entry is not None and entry.in_flight is not None
     assert entry.in_flight.state is BuildState.STARTED
     assert entry.in_flight.version_id == "gal/def/1.0.0"
     writes = store.writes
-    ledger.mark_started(SOURCE, build.build_id, "gal/def/1.0.0")
+    assert ledger.mark_started(SOURCE, build, "gal/def/1.0.0")
     assert store.writes == writes
 
 
 def test_mark_started_refuses_a_build_that_does_not_own_the_source() -> None:
     ledger, _ = make_ledger()
-    ledger.claim(SOURCE, "req-1", {})
-    with pytest.raises(LookupError):
-        ledger.mark_started(SOURCE, "build-x", "gal/def/1.0.0")
+    build = ledger.claim(SOURCE, "req-1", {}).build
+    assert build is not None
+    stranger = replace(build, build_id="build-x")
+    assert not ledger.mark_started(SOURCE, stranger, "gal/def/1.0.0")  # quietly: no exception
+    assert ledger.release(SOURCE, build.build_id).released
+    assert not ledger.mark_started(SOURCE, build, "gal/def/1.0.0")  # it ended meanwhile
 
 
 def test_concurrent_writer_is_retried_and_both_requests_survive() -> None:
