@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from azure.storage.blob import ContentSettings
 
-from devstack import __main__ as devstack_cli
+from devstack.control import DevstackError
 from devstack.stack import (
     DEV_DEFINITION,
     DEV_LOCATION,
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args.dir.resolve(), keep=args.keep, timeout=args.timeout)
-    except devstack_cli.DevstackError as error:
+    except DevstackError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 1
 

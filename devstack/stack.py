@@ -9,9 +9,10 @@ API, and :meth:`LocalStack.stop` (or ``with``). The end-to-end tests (``tests/pi
 demo (``devstack/demo.py``) and the pipeline benchmark (``bench/pipeline_latency.py``) all start
 the stack here.
 
-The resource builders return ``POST /admin/seed`` documents for the usual test resources: the
-``devgallery`` gallery in ``rg-images``, definitions, empty snapshots in ``rg-builds`` and the
-Azurite storage account (``devstoreaccount1``) as an ARM resource.
+The resource builders (from :mod:`devstack.seeds`, re-exported here) return ``POST /admin/seed``
+documents for the usual test resources: the ``devgallery`` gallery in ``rg-images``, definitions,
+empty snapshots in ``rg-builds`` and the Azurite storage account (``devstoreaccount1``) as an ARM
+resource.
 """
 
 from __future__ import annotations
@@ -34,27 +35,58 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
-from devstack import __main__ as devstack_cli
-from devstack import azurite, servicebus
+from devstack import azurite, control, servicebus
 from devstack.armsim.launcher import admin_call
 from devstack.procs import ManagedProcess, free_port
+from devstack.seeds import (
+    DEV_DEFINITION,
+    DEV_LOCATION,
+    DEV_UPLOAD_RESOURCE_GROUP,
+    GALLERY,
+    GALLERY_ID,
+    LOCATION,
+    RESOURCE_GROUP,
+    SNAPSHOT_RESOURCE_GROUP,
+    SNAPSHOTS_ID,
+    STORAGE_ACCOUNT_ID,
+    SUBSCRIPTION,
+    definition_resource,
+    dev_resources,
+    gallery_resource,
+    snapshot_body,
+    snapshot_resource,
+    storage_account_id,
+    storage_account_resource,
+)
 from devstack.vhdgen import dynamic_footer, upload_fixed_vhd
 
-SUBSCRIPTION: Final = "00000000-0000-0000-0000-000000000000"
-RESOURCE_GROUP: Final = "rg-images"
-GALLERY: Final = "devgallery"
-#: Where the seeded resources live unless a caller says otherwise.
-LOCATION: Final = "westeurope"
-#: The resource group of the seeded (and the demo's) snapshots.
-SNAPSHOT_RESOURCE_GROUP: Final = "rg-builds"
-GALLERY_ID: Final = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-    f"/providers/Microsoft.Compute/galleries/{GALLERY}"
-)
-SNAPSHOTS_ID: Final = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{SNAPSHOT_RESOURCE_GROUP}"
-    "/providers/Microsoft.Compute/snapshots"
-)
+__all__ = [
+    "BUS_OPTIONS",
+    "DEV_DEFINITION",
+    "DEV_LOCATION",
+    "DEV_UPLOAD_RESOURCE_GROUP",
+    "FAST_PIPELINE_SETTINGS",
+    "GALLERY",
+    "GALLERY_ID",
+    "LOCATION",
+    "RESOURCE_GROUP",
+    "SNAPSHOTS_ID",
+    "SNAPSHOT_RESOURCE_GROUP",
+    "STORAGE_ACCOUNT_ID",
+    "SUBSCRIPTION",
+    "LocalStack",
+    "StaticToken",
+    "build_request_document",
+    "definition_resource",
+    "dev_resources",
+    "gallery_resource",
+    "snapshot_body",
+    "snapshot_resource",
+    "start_local_stack",
+    "storage_account_id",
+    "storage_account_resource",
+]
+
 #: App settings for driving the pipeline quickly: the tracker runs every second and a claim whose
 #: worker died is recovered after 5 s (the end-to-end tests and the pipeline benchmark use them).
 FAST_PIPELINE_SETTINGS: Final[Mapping[str, str]] = {
@@ -63,94 +95,6 @@ FAST_PIPELINE_SETTINGS: Final[Mapping[str, str]] = {
 }
 #: The bus clients retry once, quickly: an emulator that does not answer fails a call in seconds.
 BUS_OPTIONS: Final[Mapping[str, Any]] = {"retry_total": 1, "retry_backoff_factor": 0.1}
-
-
-def storage_account_id(resource_group: str = RESOURCE_GROUP) -> str:
-    """The ARM id of Azurite's account (``devstoreaccount1``) in ``resource_group``."""
-    return (
-        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Storage/storageAccounts/{azurite.ACCOUNT_NAME}"
-    )
-
-
-STORAGE_ACCOUNT_ID: Final = storage_account_id()
-
-
-# --- seed documents for POST /admin/seed ------------------------------------------------------
-
-
-def gallery_resource(location: str = LOCATION) -> dict[str, Any]:
-    """The ``devgallery`` gallery in ``rg-images``."""
-    return {"id": GALLERY_ID, "location": location, "properties": {}}
-
-
-def storage_account_resource(
-    resource_group: str = RESOURCE_GROUP, location: str = LOCATION
-) -> dict[str, Any]:
-    """Azurite's account as an ARM resource, so VHD sources can name it (``storageAccountId``)."""
-    return {"id": storage_account_id(resource_group), "location": location, "properties": {}}
-
-
-def definition_resource(
-    name: str, *, publisher: str, offer: str, sku: str | None = None, location: str = LOCATION
-) -> dict[str, Any]:
-    """A generalized Linux Gen2 definition in ``devgallery`` (``sku`` defaults to ``name``)."""
-    return {
-        "id": f"{GALLERY_ID}/images/{name}",
-        "location": location,
-        "properties": {
-            "osType": "Linux",
-            "osState": "Generalized",
-            "hyperVGeneration": "V2",
-            "identifier": {"publisher": publisher, "offer": offer, "sku": sku or name},
-        },
-    }
-
-
-def snapshot_body(
-    *, size_gib: int = 4, location: str = LOCATION, tags: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """An empty Linux Gen2 snapshot: the body of a snapshot PUT (no ``id``)."""
-    body: dict[str, Any] = {"location": location}
-    if tags is not None:
-        body["tags"] = dict(tags)
-    body["properties"] = {
-        "diskSizeGB": size_gib,
-        "osType": "Linux",
-        "hyperVGeneration": "V2",
-        "creationData": {"createOption": "Empty"},
-    }
-    return body
-
-
-def snapshot_resource(name: str, *, size_gib: int = 4, location: str = LOCATION) -> dict[str, Any]:
-    """An empty snapshot ``name`` in ``rg-builds``, to seed (its id is ``SNAPSHOTS_ID/name``)."""
-    return {"id": f"{SNAPSHOTS_ID}/{name}", **snapshot_body(size_gib=size_gib, location=location)}
-
-
-# --- the running stack ------------------------------------------------------------------------
-
-
-#: What the sample settings (local.settings.sample.json) publish into: the VHD route's storage
-#: account (Azurite's, in rg-devstack) and the route's definition in the devgallery.
-DEV_LOCATION: Final = "eastus"
-DEV_DEFINITION: Final = "ubuntu-24.04"
-DEV_UPLOAD_RESOURCE_GROUP: Final = "rg-devstack"
-
-
-def dev_resources() -> list[dict[str, Any]]:
-    """The gallery, upload storage account and definition the sample settings expect."""
-    return [
-        gallery_resource(DEV_LOCATION),
-        storage_account_resource(DEV_UPLOAD_RESOURCE_GROUP, DEV_LOCATION),
-        definition_resource(
-            DEV_DEFINITION,
-            publisher="devstack",
-            offer="ubuntu",
-            sku="24_04-lts-gen2",
-            location=DEV_LOCATION,
-        ),
-    ]
 
 
 def build_request_document(
@@ -181,6 +125,9 @@ def build_request_document(
     }
 
 
+# --- the running stack ------------------------------------------------------------------------
+
+
 class StaticToken:
     """A token credential holding one token, e.g. the simulator's admin-issued token."""
 
@@ -200,7 +147,7 @@ class LocalStack:
     ``servicebus``, ``armsim``, ``host``); :meth:`stop` stops them in reverse order.
     """
 
-    layout: devstack_cli.Layout
+    layout: control.Layout
     processes: dict[str, ManagedProcess]
 
     def __enter__(self) -> Self:
@@ -316,21 +263,21 @@ def start_local_stack(
     the local endpoints); ``arm_speed`` is the simulator's speed (simulated seconds per second);
     ``timeout`` bounds each component's start; ``seed`` resources are created in the simulator
     once it runs (the stack is stopped again if that fails). ``devstack up`` prints one line per
-    component. Raises :class:`devstack.__main__.DevstackError` when a component does not start.
+    component. Raises :class:`devstack.control.DevstackError` when a component does not start.
     """
-    layout = devstack_cli.Layout(
-        project_root=devstack_cli.REPO_ROOT,
+    layout = control.Layout(
+        project_root=control.REPO_ROOT,
         run_dir=root / "run",
         data_dir=root / "data",
         settings_file=root / "local.settings.json",
         app_module="function_app",
-        ports={name: free_port() for name in devstack_cli.COMPONENTS},
+        ports={name: free_port() for name in control.COMPONENTS},
         timeout=timeout,
         arm_speed=arm_speed,
     )
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     layout.settings_file.write_text(json.dumps({"Values": dict(settings)}))
-    stack = LocalStack(layout, devstack_cli.up(layout))
+    stack = LocalStack(layout, control.up(layout))
     if seed:
         try:
             stack.seed(*seed)

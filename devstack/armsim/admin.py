@@ -4,56 +4,84 @@ faults, clock, webhooks, config and a token shortcut. See docs/devstack.md."""
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from devstack.armsim import events, ids
 from devstack.armsim.clock import azure_timestamp
+from devstack.armsim.context import SimContext
 from devstack.armsim.errors import ArmError, parent_not_found
 from devstack.armsim.faults import Faults
-from devstack.armsim.galleries import envelope, normalize_version, parent_key
+from devstack.armsim.gallery_common import envelope, parent_key
+from devstack.armsim.identity import IdentityService
 from devstack.armsim.protocol import Reply, Request
 from devstack.armsim.resources import normalize_plain
 from devstack.armsim.store import StoredResource
-
-if TYPE_CHECKING:
-    from devstack.armsim.simulator import Simulator
+from devstack.armsim.version_bodies import normalize_version
 
 JsonObject = dict[str, Any]
 
 
-def handle_admin(sim: Simulator, request: Request) -> Reply:
+class AdminTarget(Protocol):
+    """What the admin API drives: the simulator (``devstack.armsim.simulator.Simulator``)."""
+
+    @property
+    def context(self) -> SimContext: ...
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held while the state changes (ARM requests hold it too)."""
+
+    @property
+    def identity(self) -> IdentityService: ...
+
+    def settle(self) -> None:
+        """Finalize every operation that has reached a terminal state."""
+
+    def reset(self) -> None:
+        """Back to an empty simulator (``POST /admin/reset``)."""
+
+    def set_faults(self, faults: Faults) -> None: ...
+
+    def advance_clock(self, seconds: float) -> float: ...
+
+
+def handle_admin(sim: AdminTarget, request: Request) -> Reply:
     try:
         return _dispatch(sim, request)
     except ArmError as error:
         return Reply(error.status, error.body(), error.headers)
 
 
-def _dispatch(sim: Simulator, request: Request) -> Reply:
+def _dispatch(sim: AdminTarget, request: Request) -> Reply:
+    context = sim.context
     path = request.path.rstrip("/")
     method = request.method
     body = request.body if isinstance(request.body, dict) else {}
     if path == "/admin/health" and method == "GET":
-        return Reply(200, {"status": "ok", "speed": sim.config.speed})
+        return Reply(200, {"status": "ok", "speed": context.config.speed})
     with sim.lock:
         if path == "/admin/stats" and method == "GET":
             sim.settle()
-            return Reply(200, {**sim.stats.snapshot(), "eventsPending": sim.events.pending()})
+            return Reply(
+                200, {**context.stats.snapshot(), "eventsPending": context.events.pending()}
+            )
         if path == "/admin/reset" and method == "POST":
             sim.reset()
             return Reply(200, {"reset": True})
         if path == "/admin/seed" and method == "POST":
             items = body.get("resources", [body] if "id" in body else [])
-            seeded = [seed_resource(sim, item) for item in items]
+            seeded = [seed_resource(context, item) for item in items]
             return Reply(200, {"value": seeded})
         if path == "/admin/faults":
             if method == "GET":
-                return Reply(200, sim.faults.to_json())
+                return Reply(200, context.faults.to_json())
             if method == "POST":
                 sim.set_faults(Faults.from_json(body))
-                return Reply(200, sim.faults.to_json())
+                return Reply(200, context.faults.to_json())
             if method == "DELETE":
                 sim.set_faults(Faults())
-                return Reply(200, sim.faults.to_json())
+                return Reply(200, context.faults.to_json())
         if path == "/admin/clock":
             if method == "POST":
                 try:
@@ -61,47 +89,47 @@ def _dispatch(sim: Simulator, request: Request) -> Reply:
                     sim.advance_clock(seconds)
                 except (TypeError, ValueError) as exc:
                     raise ArmError(400, "InvalidClock", str(exc)) from exc
-            return Reply(200, _clock(sim))
+            return Reply(200, _clock(context))
         if path == "/admin/webhooks":
             if method == "POST":
                 webhook = events.validate_webhook(body)
-                sim.store.add_webhook(webhook["id"], webhook)
+                context.store.add_webhook(webhook["id"], webhook)
                 return Reply(201, webhook)
             if method == "GET":
-                return Reply(200, {"value": sim.store.webhooks()})
+                return Reply(200, {"value": context.store.webhooks()})
         if path.startswith("/admin/webhooks/") and method == "DELETE":
-            removed = sim.store.delete_webhook(path.rsplit("/", 1)[1])
+            removed = context.store.delete_webhook(path.rsplit("/", 1)[1])
             return Reply(200 if removed else 404, {"deleted": removed})
         if path == "/admin/config" and method == "POST":
             if "pageSize" in body:
                 size = int(body["pageSize"])
                 if size < 1:
                     raise ArmError(400, "InvalidConfig", "pageSize must be at least 1")
-                sim.page_size = size
-                sim.store.set_setting("pageSize", size)
-            return Reply(200, {"pageSize": sim.page_size})
+                context.pager.size = size
+                context.store.set_setting("pageSize", size)
+            return Reply(200, {"pageSize": context.pager.size})
         if path == "/admin/token" and method == "POST":
             resource = str(body.get("resource") or "https://management.azure.com")
             return Reply(200, {"access_token": sim.identity.mint(resource)})
     raise ArmError(404, "NotFound", f"no admin route {method} {path}")
 
 
-def _clock(sim: Simulator) -> JsonObject:
+def _clock(context: SimContext) -> JsonObject:
     return {
-        "now": azure_timestamp(sim.clock.now()),
-        "offsetSeconds": sim.clock.offset,
-        "speed": sim.clock.speed,
+        "now": azure_timestamp(context.clock.now()),
+        "offsetSeconds": context.clock.offset,
+        "speed": context.clock.speed,
     }
 
 
-def seed_resource(sim: Simulator, item: JsonObject) -> JsonObject:
+def seed_resource(context: SimContext, item: JsonObject) -> JsonObject:
     """Create a resource directly, skipping the API's rules (e.g. an end of life in the past)."""
     resource_id = str(item.get("id", ""))
     ref = ids.parse_resource_id(resource_id)
     if ref is None:
         raise ArmError(400, "InvalidSeed", f"not a resource id the simulator knows: {resource_id}")
     parent = ref.parent()
-    if parent is not None and sim.store.get(parent.key) is None:
+    if parent is not None and context.store.get(parent.key) is None:
         raise parent_not_found(parent.name_path)
     if not item.get("location"):
         raise ArmError(400, "InvalidSeed", f"{resource_id}: location is required")
@@ -133,14 +161,14 @@ def seed_resource(sim: Simulator, item: JsonObject) -> JsonObject:
             if s
         ]
         normalized = normalize_version(
-            props, str(item["location"]), None, azure_timestamp(sim.clock.now())
+            props, str(item["location"]), None, azure_timestamp(context.clock.now())
         )
         body = envelope(ref, item, normalized)
         meta.update({"sizes": {"os": os_size, "data": data}, "sourceKeys": keys})
     else:
-        body = normalize_plain(ref, item, sim)
+        body = normalize_plain(ref, item, context)
     stored = StoredResource(
         key=ref.key, type=ref.type, parent=parent_key(ref), body=body, meta=meta
     )
-    sim.store.put(stored)
+    context.store.put(stored)
     return body

@@ -48,6 +48,11 @@ class SimClock:
             self._offset += seconds
             return self._offset
 
+    def reset(self) -> None:
+        """Drop the offset (``POST /admin/reset``): simulated time is real time again."""
+        with self._lock:
+            self._offset = 0.0
+
     def mark(self) -> ClockMark:
         return ClockMark(real=time.time(), offset=self._offset)
 

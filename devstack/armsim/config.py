@@ -49,3 +49,19 @@ class SimConfig:
     @property
     def base_url(self) -> str:
         return f"https://{self.public_host}:{self.port}"
+
+    @property
+    def blob_endpoint(self) -> str | None:
+        """The blob endpoint of :attr:`blob_connection_string` (storage accounts publish it)."""
+        return blob_endpoint_of(self.blob_connection_string)
+
+
+def blob_endpoint_of(connection_string: str | None) -> str | None:
+    """The ``BlobEndpoint`` of a storage connection string, if it names one."""
+    if not connection_string:
+        return None
+    for part in connection_string.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "blobendpoint" and value:
+            return value.strip()
+    return None

@@ -17,19 +17,17 @@ from __future__ import annotations
 import copy
 import math
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from devstack.armsim import events, ids
-from devstack.armsim.clock import ClockMark, azure_timestamp
+from devstack.armsim.clock import ClockMark, SimClock, azure_timestamp
+from devstack.armsim.context import SimContext
 from devstack.armsim.errors import ArmError, resource_not_found
-from devstack.armsim.galleries import envelope, parent_key
+from devstack.armsim.gallery_common import envelope, parent_key
 from devstack.armsim.ids import ResourceRef
 from devstack.armsim.protocol import Reply, Request
 from devstack.armsim.store import StoredResource
 from devstack.armsim.validation import check_location
-
-if TYPE_CHECKING:
-    from devstack.armsim.simulator import Simulator
 
 JsonObject = dict[str, Any]
 GIB = 1024**3
@@ -50,29 +48,29 @@ def _is_copy_start(ref: ResourceRef, props: JsonObject) -> bool:
     return ref.type == ids.SNAPSHOT and str(create_option).lower() == COPY_START.lower()
 
 
-def with_copy_progress(stored: StoredResource, sim: Simulator) -> JsonObject:
+def with_copy_progress(stored: StoredResource, clock: SimClock) -> JsonObject:
     """The body as read now: a CopyStart snapshot's progress is derived from its start mark."""
     mark = stored.meta.get("copyStart")
     if not mark:
         return stored.body
     body = copy.deepcopy(stored.body)
-    done = sim.clock.work_since(ClockMark(float(mark["real"]), float(mark["offset"])))
+    done = clock.work_since(ClockMark(float(mark["real"]), float(mark["offset"])))
     percent = min(100.0, 100.0 * done / float(mark["seconds"]))
     body["properties"]["completionPercent"] = round(percent, 1)
     body["properties"]["snapshotAccessState"] = "Available" if percent >= 100.0 else "Pending"
     return body
 
 
-def normalize_plain(ref: ResourceRef, body: JsonObject, sim: Simulator) -> JsonObject:
+def normalize_plain(ref: ResourceRef, body: JsonObject, context: SimContext) -> JsonObject:
     """The stored body of a plain resource with the service's defaults filled in."""
     props = copy.deepcopy(body.get("properties") or {})
     props.pop("provisioningState", None)
-    now = azure_timestamp(sim.clock.now())
+    now = azure_timestamp(context.clock.now())
     if ref.type in (ids.SNAPSHOT, ids.DISK):
         source_id = (props.get("creationData") or {}).get("sourceResourceId")
         if source_id:
             source_ref = ids.parse_resource_id(str(source_id))
-            source = sim.store.get(source_ref.key) if source_ref else None
+            source = context.store.get(source_ref.key) if source_ref else None
             if source is not None:
                 for name in ("diskSizeGB", "osType", "hyperVGeneration"):
                     value = source.body.get("properties", {}).get(name)
@@ -102,8 +100,9 @@ def normalize_plain(ref: ResourceRef, body: JsonObject, sim: Simulator) -> JsonO
         props.setdefault("timeCreated", now)
     elif ref.type == ids.STORAGE_ACCOUNT:
         props.setdefault("primaryEndpoints", {})
-        if sim.blob_endpoint and "blob" not in props["primaryEndpoints"]:
-            props["primaryEndpoints"]["blob"] = sim.blob_endpoint.rstrip("/") + "/"
+        blob_endpoint = context.config.blob_endpoint
+        if blob_endpoint and "blob" not in props["primaryEndpoints"]:
+            props["primaryEndpoints"]["blob"] = blob_endpoint.rstrip("/") + "/"
         props.setdefault("creationTime", now)
     props["provisioningState"] = "Succeeded"
     result = envelope(ref, body, props)
@@ -121,8 +120,8 @@ def normalize_plain(ref: ResourceRef, body: JsonObject, sim: Simulator) -> JsonO
 class PlainHandlers:
     """Synchronous CRUD for the non-gallery resource types."""
 
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(self, context: SimContext) -> None:
+        self.context = context
 
     def put(self, request: Request, ref: ResourceRef) -> Reply:
         if ref.type == ids.STORAGE_ACCOUNT:
@@ -134,12 +133,12 @@ class PlainHandlers:
             )
         body = request.body if isinstance(request.body, dict) else {}
         check_location(body)
-        existing = self.sim.store.get(ref.key)
+        existing = self.context.store.get(ref.key)
         stored = StoredResource(
             key=ref.key,
             type=ref.type,
             parent=parent_key(ref),
-            body=normalize_plain(ref, body, self.sim),
+            body=normalize_plain(ref, body, self.context),
         )
         if existing is not None:
             stored.body["properties"].update(
@@ -152,57 +151,59 @@ class PlainHandlers:
             if "copyStart" in existing.meta:  # an update does not restart the copy
                 stored.meta["copyStart"] = existing.meta["copyStart"]
         elif _is_copy_start(ref, stored.body["properties"]):
-            mark = self.sim.clock.mark()
+            mark = self.context.clock.mark()
             stored.meta["copyStart"] = {
                 "real": mark.real,
                 "offset": mark.offset,
                 "seconds": copy_start_seconds(int(stored.body["properties"]["diskSizeGB"])),
             }
-        self.sim.store.put(stored)
+        self.context.store.put(stored)
         if ref.type in EVENT_TYPES:
-            self.sim.events.publish(
+            self.context.events.publish(
                 events.resource_event(
                     events.WRITE_SUCCESS,
                     ref.id,
                     f"{ref.type}/write",
                     ref.subscription,
                     method=request.method,
-                    url=self.sim.config.base_url + request.path,
+                    url=self.context.config.base_url + request.path,
                     correlation_id=request.headers.get("x-ms-client-request-id")
                     or str(uuid.uuid4()),
                 )
             )
         created = existing is None and ref.type not in (ids.SNAPSHOT, ids.DISK)
-        return Reply(201 if created else 200, with_copy_progress(stored, self.sim))
+        return Reply(201 if created else 200, with_copy_progress(stored, self.context.clock))
 
     def get(self, request: Request, ref: ResourceRef) -> Reply:
         del request
-        stored = self.sim.store.get(ref.key)
+        stored = self.context.store.get(ref.key)
         if stored is None:
             raise resource_not_found(ref.type, ref.name_path, ref.resource_group)
-        return Reply(200, with_copy_progress(stored, self.sim))
+        return Reply(200, with_copy_progress(stored, self.context.clock))
 
     def delete(self, request: Request, ref: ResourceRef) -> Reply:
         del request
         if ref.type == ids.STORAGE_ACCOUNT:
             raise ArmError(405, "MethodNotAllowed", "storage accounts are read-only")
-        if self.sim.store.get(ref.key) is None:
+        if self.context.store.get(ref.key) is None:
             return Reply(204)
-        self.sim.store.delete(ref.key)
+        self.context.store.delete(ref.key)
         return Reply(200)
 
     def list(self, request: Request, collection: ResourceRef) -> Reply:
         parent = (
             f"/subscriptions/{collection.subscription}/resourcegroups/{collection.resource_group}"
         ).lower()
-        items = self.sim.store.children(collection.type, parent)
-        return self.sim.page(request, [with_copy_progress(i, self.sim) for i in items])
+        items = self.context.store.children(collection.type, parent)
+        return self.context.page(
+            request, [with_copy_progress(i, self.context.clock) for i in items]
+        )
 
     def list_subscription(self, request: Request, subscription: str, resource_type: str) -> Reply:
         prefix = f"/subscriptions/{subscription}/".lower()
         items = [
-            with_copy_progress(i, self.sim)
-            for i in self.sim.store.of_type(resource_type)
+            with_copy_progress(i, self.context.clock)
+            for i in self.context.store.of_type(resource_type)
             if i.key.startswith(prefix)
         ]
-        return self.sim.page(request, items)
+        return self.context.page(request, items)

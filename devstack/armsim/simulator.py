@@ -1,4 +1,9 @@
-"""The simulator core: wiring, ARM request dispatch, LRO settlement, paging and headers."""
+"""The simulator core: wiring, ARM request dispatch and LRO settlement.
+
+:class:`Simulator` owns the state and builds the :class:`~devstack.armsim.context.SimContext` its
+resource handlers get (galleries, definitions, versions, plain resources); the admin API
+(:mod:`devstack.armsim.admin`) drives it through its own narrow protocol.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ import threading
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 from devstack.armsim import ids, operations
 from devstack.armsim.clock import SimClock
@@ -19,6 +23,8 @@ from devstack.armsim.config import (
     GALLERY_API_VERSIONS,
     SimConfig,
 )
+from devstack.armsim.context import SimContext
+from devstack.armsim.definitions import DefinitionHandlers
 from devstack.armsim.errors import (
     ArmError,
     bad_api_version,
@@ -28,13 +34,16 @@ from devstack.armsim.errors import (
 from devstack.armsim.events import EventPublisher
 from devstack.armsim.faults import Faults
 from devstack.armsim.galleries import GalleryHandlers
+from devstack.armsim.gallery_common import GalleryResourceHandlers
 from devstack.armsim.identity import IdentityService
+from devstack.armsim.paging import Pager
 from devstack.armsim.protocol import Reply, Request
 from devstack.armsim.resources import PlainHandlers
 from devstack.armsim.sources import SourceResolver, VhdInspector
 from devstack.armsim.stats import Stats
 from devstack.armsim.store import Store
 from devstack.armsim.throttling import ThrottleOverride, Throttler
+from devstack.armsim.versions import VersionHandlers
 from devstack.armsim.vhdsource import BlobVhdInspector
 
 logger = logging.getLogger(__name__)
@@ -101,16 +110,6 @@ def supported_versions(resource_type: str) -> tuple[str, ...] | None:
     return None  # other providers (storage): any api-version
 
 
-def blob_endpoint_of(connection_string: str | None) -> str | None:
-    if not connection_string:
-        return None
-    for part in connection_string.split(";"):
-        name, _, value = part.partition("=")
-        if name.strip().lower() == "blobendpoint" and value:
-            return value.strip()
-    return None
-
-
 class Simulator:
     """Holds the state and serves ARM, identity and admin requests."""
 
@@ -125,13 +124,27 @@ class Simulator:
         self._apply_throttle_faults()
         self.events = EventPublisher(self.store, self.stats)
         self.identity = IdentityService(self.store, config.identity_header)
-        self.blob_endpoint = blob_endpoint_of(config.blob_connection_string)
         if vhd_inspector is None and config.blob_connection_string:
             vhd_inspector = BlobVhdInspector(config.blob_connection_string)
-        self.resolver = SourceResolver(self.store, vhd_inspector)
-        self.galleries = GalleryHandlers(self)
-        self.plain = PlainHandlers(self)
-        self.page_size = int(self.store.setting("pageSize", config.page_size))
+        self.pager = Pager(config.base_url, int(self.store.setting("pageSize", config.page_size)))
+        self.context = SimContext(
+            config=config,
+            store=self.store,
+            clock=self.clock,
+            stats=self.stats,
+            events=self.events,
+            resolver=SourceResolver(self.store, vhd_inspector),
+            pager=self.pager,
+            current_faults=lambda: self.faults,
+        )
+        self.galleries = GalleryHandlers(self.context)
+        self.versions = VersionHandlers(self.context)
+        self.gallery_handlers: dict[str, GalleryResourceHandlers] = {
+            ids.GALLERY: self.galleries,
+            ids.IMAGE: DefinitionHandlers(self.context),
+            ids.VERSION: self.versions,
+        }
+        self.plain = PlainHandlers(self.context)
         self._rng = random.Random(int(self.store.setting("seed", 0)) or None)
 
     # ---------------------------------------------------------------- state helpers
@@ -158,12 +171,12 @@ class Simulator:
 
     def reset(self) -> None:
         self.store.reset()
-        self.clock = SimClock(self.config.speed, 0.0)
+        self.clock.reset()
         self._faults = Faults()
         self._apply_throttle_faults()
         self.throttler.reset()
         self.stats.reset()
-        self.page_size = self.config.page_size
+        self.pager.size = self.config.page_size
 
     def close(self) -> None:
         self.events.close()
@@ -196,36 +209,6 @@ class Simulator:
             operation["resourceId"],
             state.status,
         )
-
-    def async_headers(self, operation: JsonObject, *, delete: bool = False) -> dict[str, str]:
-        base = (
-            f"{self.config.base_url}/subscriptions/{operation['resourceId'].split('/')[2]}"
-            f"/providers/Microsoft.Compute/locations/{operation['location']}"
-            f"/capsOperations/{operation['id']}"
-        )
-        api = operation["apiVersion"]
-        headers = {"Azure-AsyncOperation": f"{base}?api-version={api}"}
-        if delete:
-            headers["Location"] = f"{base}?monitor=true&api-version={api}"
-        if self.config.lro_retry_after > 0:
-            headers["Retry-After"] = str(self.config.lro_retry_after)
-        else:
-            headers["azure-asyncnotification"] = "Enabled"
-        return headers
-
-    def page(self, request: Request, items: list[JsonObject]) -> Reply:
-        try:
-            start = max(0, int(request.query.get("$skiptoken", "0")))
-        except ValueError:
-            raise ArmError(400, "InvalidSkipToken", "The $skiptoken is invalid.") from None
-        size = max(1, self.page_size)
-        body: JsonObject = {"value": items[start : start + size]}
-        if start + size < len(items):
-            params = {"api-version": request.api_version, "$skiptoken": str(start + size)}
-            if "$expand" in request.query:
-                params["$expand"] = request.query["$expand"]
-            body["nextLink"] = f"{self.config.base_url}{request.path}?{urlencode(params)}"
-        return Reply(200, body)
 
     # ---------------------------------------------------------------- ARM dispatch
     def handle_arm(self, request: Request) -> Reply:
@@ -307,8 +290,7 @@ class Simulator:
                 f"The resource type could not be found for path '{request.path}'.",
             )
         group = operation_group(method, ref.type, ref.is_collection)
-        gallery = ref.type in GALLERY_TYPES
-        handlers: Any = self.galleries if gallery else self.plain
+        handlers = self.gallery_handlers.get(ref.type, self.plain)
         if ref.is_collection:
             if method != "GET":
                 raise ArmError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
@@ -318,16 +300,9 @@ class Simulator:
         if method == "DELETE":
             return ref.type, False, group, lambda: handlers.delete(request, ref)
         if method == "PUT":
-            if not gallery:
-                return ref.type, False, group, lambda: self.plain.put(request, ref)
-            put = {
-                ids.GALLERY: self.galleries.put_gallery,
-                ids.IMAGE: self.galleries.put_image,
-                ids.VERSION: self.galleries.put_version,
-            }[ref.type]
-            return ref.type, False, group, lambda: put(request, ref)
+            return ref.type, False, group, lambda: handlers.put(request, ref)
         if method == "PATCH" and ref.type == ids.VERSION:
-            return ref.type, False, group, lambda: self.galleries.patch_version(request, ref)
+            return ref.type, False, group, lambda: self.versions.patch(request, ref)
         raise ArmError(405, "MethodNotAllowed", f"{method} is not supported on {ref.type}")
 
     def _list_galleries_in_subscription(self, request: Request, subscription: str) -> Reply:
@@ -337,7 +312,7 @@ class Simulator:
             for item in self.store.of_type(ids.GALLERY)
             if item.key.startswith(prefix)
         ]
-        return self.page(request, items)
+        return self.context.page(request, items)
 
     def _operation_status(self, request: Request, op_id: str) -> Reply:
         operation = self.store.get_operation(op_id)
@@ -347,7 +322,7 @@ class Simulator:
         body = operations.status_body(operation, state)
         if request.query.get("monitor", "").lower() == "true":
             if not state.terminal:
-                return Reply(202, None, self.async_headers(operation, delete=True))
+                return Reply(202, None, self.context.async_headers(operation, delete=True))
             return Reply(200, body)
         headers: dict[str, str] = {}
         if not state.terminal and self.config.lro_retry_after > 0:
