@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -39,6 +39,9 @@ _Result = TypeVar("_Result")
 class BuildState(StrEnum):
     CLAIMED = "claimed"  # the source is ours; the image version PUT has not been confirmed yet
     STARTED = "started"  # the PUT was accepted; the timer follows replication
+    #: Held for a build that reads several sources (an OS source and data disks): taken in a
+    #: fixed order; the OS source's entry becomes ``claimed`` once every source is held.
+    HELD = "held"
 
 
 class ClaimOutcome(StrEnum):
@@ -64,6 +67,8 @@ class InFlightBuild:
     #: step that writes (reserving, the PUT); a starter whose lease was taken over stops.
     lease_token: str | None = None
     lease_until: str | None = None
+    #: Every source the build reads, in lock order, when it reads more than one.
+    sources: tuple[str, ...] = ()
 
     def lease_expired(self, now: datetime, grace_seconds: float) -> bool:
         """Free for another starter: the lease ran out (a claim from before leases existed
@@ -82,6 +87,7 @@ class InFlightBuild:
             "versionId": self.version_id,
             "leaseToken": self.lease_token,
             "leaseUntil": self.lease_until,
+            "sources": list(self.sources),
             "request": self.request,
         }
 
@@ -96,6 +102,7 @@ class InFlightBuild:
             version_id=doc.get("versionId"),
             lease_token=doc.get("leaseToken"),
             lease_until=doc.get("leaseUntil"),
+            sources=tuple(str(s) for s in doc.get("sources") or ()),
             request=dict(doc.get("request") or {}),
         )
 
@@ -107,15 +114,22 @@ class PendingRequest:
     request_id: str
     queued_at: str
     request: dict[str, Any]
+    sources: tuple[str, ...] = ()
 
     def to_document(self) -> dict[str, Any]:
-        return {"requestId": self.request_id, "queuedAt": self.queued_at, "request": self.request}
+        return {
+            "requestId": self.request_id,
+            "queuedAt": self.queued_at,
+            "sources": list(self.sources),
+            "request": self.request,
+        }
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> PendingRequest:
         return cls(
             request_id=str(doc["requestId"]),
             queued_at=str(doc["queuedAt"]),
+            sources=tuple(str(s) for s in doc.get("sources") or ()),
             request=dict(doc.get("request") or {}),
         )
 
@@ -291,11 +305,21 @@ class SourceLedger:
             if found is not None:
                 yield SourceEntry.from_document(found[0])
 
-    def claim(self, source_key: str, request_id: str, request: Mapping[str, Any]) -> ClaimResult:
+    def claim(
+        self,
+        source_key: str,
+        request_id: str,
+        request: Mapping[str, Any],
+        *,
+        sources: Sequence[str] = (),
+    ) -> ClaimResult:
         """Claim ``source_key`` for ``request_id``, or park the request behind the build in flight.
 
-        Redeliveries are recognised by request id and change nothing.
+        A build of several ``sources`` *holds* each (state ``held``, no lease) until
+        :meth:`promote` makes its OS source's entry ``claimed``. Redeliveries are recognised by
+        request id and change nothing.
         """
+        several = tuple(sources) if len(sources) > 1 else ()
 
         def change(entry: SourceEntry) -> tuple[SourceEntry, ClaimOutcome]:
             if entry.in_flight is not None and entry.in_flight.request_id == request_id:
@@ -306,17 +330,11 @@ class SourceLedger:
                 return entry, ClaimOutcome.ALREADY_DONE
             now = _iso(self._clock())
             if entry.in_flight is None:
-                build = self._leased(
-                    InFlightBuild(
-                        build_id=self._new_build_id(request_id),
-                        request_id=request_id,
-                        state=BuildState.CLAIMED,
-                        claimed_at=now,
-                        request=dict(request),
-                    )
-                )
+                build = self._new_build(request_id, dict(request), several)
                 return replace(entry, in_flight=build), ClaimOutcome.CLAIMED
-            parked = PendingRequest(request_id=request_id, queued_at=now, request=dict(request))
+            parked = PendingRequest(
+                request_id=request_id, queued_at=now, request=dict(request), sources=several
+            )
             return replace(entry, pending=(*entry.pending, parked)), ClaimOutcome.PARKED
 
         self._mark_active(source_key)
@@ -327,6 +345,34 @@ class SourceLedger:
             extra={"source": source_key, "request_id": request_id, "outcome": outcome.value},
         )
         return ClaimResult(outcome=outcome, entry=entry)
+
+    def _new_build(
+        self, request_id: str, request: dict[str, Any], sources: tuple[str, ...]
+    ) -> InFlightBuild:
+        """The build that now owns a source: claimed with a lease, or held (several sources)."""
+        build = InFlightBuild(
+            build_id=self._new_build_id(request_id),
+            request_id=request_id,
+            state=BuildState.HELD if sources else BuildState.CLAIMED,
+            claimed_at=_iso(self._clock()),
+            request=request,
+            sources=sources,
+        )
+        return build if sources else self._leased(build)
+
+    def promote(self, source_key: str, build_id: str) -> InFlightBuild | None:
+        """Every source of a build is held: make its OS source's entry ``claimed`` with a lease
+        for the caller, who starts it. ``None`` when another caller promoted it already."""
+
+        def change(entry: SourceEntry) -> tuple[SourceEntry, InFlightBuild | None]:
+            build = entry.in_flight
+            if build is None or build.build_id != build_id or build.state is not BuildState.HELD:
+                return entry, None
+            claimed = self._leased(replace(build, state=BuildState.CLAIMED))
+            return replace(entry, in_flight=claimed), claimed
+
+        _, promoted = self._update(source_key, change)
+        return promoted
 
     def _leased(self, build: InFlightBuild) -> InFlightBuild:
         """``build`` with a fresh lease: a new token, valid for ``lease_seconds``."""
@@ -418,15 +464,7 @@ class SourceLedger:
             pending = entry.pending
             if pending:
                 head, pending = pending[0], pending[1:]
-                next_build = self._leased(
-                    InFlightBuild(
-                        build_id=self._new_build_id(head.request_id),
-                        request_id=head.request_id,
-                        state=BuildState.CLAIMED,
-                        claimed_at=_iso(self._clock()),
-                        request=head.request,
-                    )
-                )
+                next_build = self._new_build(head.request_id, head.request, head.sources)
             new_entry = replace(
                 entry, in_flight=next_build, pending=pending, completed_request_ids=completed
             )

@@ -19,9 +19,10 @@ from typing import Any
 
 from shared.builds.common import BuildJournal, VhdInspector, definition_of
 from shared.builds.gallery import DefinitionRef, GalleryPort, VersionRef, VersionStatus
-from shared.builds.ledger import InFlightBuild, SourceLedger
+from shared.builds.ledger import BuildState, ClaimOutcome, InFlightBuild, SourceLedger
 from shared.builds.records import BuildPhase, BuildRecord
 from shared.builds.reservations import VersionReservations
+from shared.builds.sources import SourceLocks
 from shared.builds.version_body import (
     TAG_BUILD_ID,
     TAG_REQUEST_ID,
@@ -88,6 +89,7 @@ class BuildStarter:
         self._journal = journal
         self._vhd = vhd_inspector
         self._clock = clock
+        self._locks = SourceLocks(ledger)
 
     # ------------------------------------------------------------------ starting a build
 
@@ -269,22 +271,30 @@ class BuildStarter:
         )
         self.end(build, request)
 
-    def end(self, build: InFlightBuild, request: BuildRequest) -> str | None:
-        """Release the version reservation and the source; start what waited for it (its id)."""
+    def end(self, build: InFlightBuild, request: BuildRequest) -> list[str]:
+        """Release the version reservation and every source; start what waited for them (ids)."""
         self._reservations.release(definition_of(request), build.build_id)
-        released = self._ledger.release(request.source_key, build.build_id)
-        if released.next_build is None:
-            return None
-        self.start_pending(request.source_key, released.next_build)
-        return released.next_build.build_id
+        handed_over = self._locks.release(request.source_key, request.source_keys, build.build_id)
+        for source_key, next_build in handed_over:
+            self.start_pending(source_key, next_build)
+        return [next_build.build_id for _, next_build in handed_over]
 
     def start_pending(self, source_key: str, build: InFlightBuild) -> None:
-        """Start a build the ledger handed over (a parked request, or a recovered claim)."""
+        """Start a build the ledger handed over (a parked request, or a recovered claim).
+
+        A build of several sources that was handed one of them takes the others first; it
+        starts only once it holds them all (else it waits in the next busy source's FIFO).
+        """
         try:
             request = parse_build_request(build.request, self._settings, now=self._clock())
         except ValidationFailed as error:
             self.fail_unparsable(source_key, build, error)
             return
+        if build.state is BuildState.HELD:
+            taken = self.take_sources(request, build)
+            if taken is None:
+                return
+            build = taken
         try:
             self._journal.transition(build.build_id, request, BuildPhase.QUEUED)  # no-op if later
             self.start(build, request)
@@ -296,6 +306,21 @@ class BuildStarter:
                 "starting a pending build failed; will retry",
                 extra={"build_id": build.build_id, "source": source_key, "reason": error.reason},
             )
+
+    def take_sources(self, request: BuildRequest, build: InFlightBuild) -> InFlightBuild | None:
+        """Take every source of a held build: the build, claimed for this caller, once it holds
+        them all; ``None`` while one is busy or when another caller starts it."""
+        try:
+            taken = self._locks.acquire(
+                request.source_key, request.source_keys, build.request_id, build.request
+            )
+        except TransientError as error:
+            logger.warning(
+                "taking the sources of a build failed; the tracker retries",
+                extra={"build_id": build.build_id, "reason": error.reason},
+            )
+            return None
+        return taken.build if taken.outcome is ClaimOutcome.CLAIMED else None
 
     def fail_unparsable(self, source_key: str, build: InFlightBuild, error: PipelineError) -> None:
         """A parked request that is no longer valid (e.g. its end-of-life date has passed)."""
@@ -327,6 +352,5 @@ class BuildStarter:
             ),
             build.build_id,
         )
-        released = self._ledger.release(source_key, build.build_id)
-        if released.next_build is not None:
-            self.start_pending(source_key, released.next_build)
+        for key, next_build in self._locks.release(source_key, build.sources, build.build_id):
+            self.start_pending(key, next_build)

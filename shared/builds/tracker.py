@@ -19,8 +19,15 @@ from datetime import datetime
 
 from shared.builds.common import BuildJournal, RejectsRelay, TrackerReport, definition_of
 from shared.builds.gallery import GalleryPort, VersionRef, VersionStatus
-from shared.builds.ledger import BuildState, InFlightBuild, SourceEntry, SourceLedger
+from shared.builds.ledger import (
+    BuildState,
+    ClaimOutcome,
+    InFlightBuild,
+    SourceEntry,
+    SourceLedger,
+)
 from shared.builds.records import BuildPhase, RegionProgress
+from shared.builds.sources import SourceLocks
 from shared.builds.starter import BuildStarter
 from shared.builds.version_body import TAG_BUILD_ID
 from shared.contract.model import BuildRequest
@@ -71,6 +78,7 @@ class BuildTracker:
         self._starter = starter
         self._rejects = rejects
         self._clock = clock
+        self._locks = SourceLocks(ledger)
         self._started_settings = replace(
             settings, allowed_target_galleries=("*/*/*",), allowed_source_subscriptions=("*",)
         )
@@ -131,6 +139,9 @@ class BuildTracker:
         if build.state is BuildState.CLAIMED:
             self._recover_if_stale(source_key, build, report)
             return
+        if build.state is BuildState.HELD:
+            self._recover_held(source_key, build, report)
+            return
         request = self._request_as_claimed(source_key, build, report)
         if request is None:
             return
@@ -176,6 +187,25 @@ class BuildTracker:
         )
         report.recovered.append(build.build_id)
         self._starter.start_pending(source_key, taken)
+
+    def _recover_held(self, source_key: str, build: InFlightBuild, report: TrackerReport) -> None:
+        """A source held by a build of several sources for longer than a lease: take its sources
+        again (a starter may have died half-way); free it if that build has already ended."""
+        if not build.lease_expired(self._clock(), self._settings.claim_recovery_seconds):
+            return
+        request = self._request_as_claimed(source_key, build, report)
+        if request is None:
+            return
+        taken = self._locks.acquire(
+            request.source_key, request.source_keys, build.request_id, build.request
+        )
+        if taken.outcome is ClaimOutcome.ALREADY_DONE:  # a crash while it gave its sources back
+            for key, next_build in self._locks.release(source_key, (), build.build_id):
+                self._starter.start_pending(key, next_build)
+            return
+        if taken.outcome is ClaimOutcome.CLAIMED and taken.build is not None:
+            report.recovered.append(build.build_id)
+            self._starter.start_pending(request.source_key, taken.build)
 
     def _request_as_claimed(
         self, source_key: str, build: InFlightBuild, report: TrackerReport
@@ -229,9 +259,7 @@ class BuildTracker:
     def _end_and_report(
         self, build: InFlightBuild, request: BuildRequest, report: TrackerReport
     ) -> None:
-        next_build_id = self._starter.end(build, request)
-        if next_build_id is not None:
-            report.started.append(next_build_id)
+        report.started.extend(self._starter.end(build, request))
 
     def _replication_failed(
         self, build: InFlightBuild, request: BuildRequest, ref: VersionRef, status: VersionStatus

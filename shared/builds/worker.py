@@ -29,6 +29,7 @@ from shared.builds.common import (
 )
 from shared.builds.ledger import BuildState, ClaimOutcome, InFlightBuild, SourceLedger, build_id_for
 from shared.builds.records import BuildPhase
+from shared.builds.sources import SourceLocks
 from shared.builds.starter import BuildStarter, StartOutcome
 from shared.contract.model import BuildRequest
 from shared.contract.parse import parse_build_request
@@ -64,6 +65,7 @@ class BuildWorker:
         self._sender = sender
         self._rejects = rejects
         self._clock = clock
+        self._locks = SourceLocks(ledger)
 
     def handle_message(self, message: IncomingMessage) -> MessageOutcome:
         """Handle one build request message.
@@ -77,7 +79,9 @@ class BuildWorker:
             return MessageOutcome.REJECTED
         request, stored = parsed
         try:
-            claim = self._ledger.claim(request.source_key, request.request_id, stored)
+            claim = self._locks.acquire(
+                request.source_key, request.source_keys, request.request_id, stored
+            )
         except TransientError as error:
             return self._retry_later(message, error)
         fields = {**request.log_fields(), "outcome": claim.outcome.value}

@@ -277,6 +277,12 @@ class BuildRequest:
         """The normalised identity of the OS source: lower-cased id, or blob URL without query."""
         return self.source.key
 
+    @property
+    def source_keys(self) -> tuple[str, ...]:
+        """Every source the build reads (OS source and data disks), each once, in lock order:
+        Azure refuses a second build from any of them while one is in flight."""
+        return tuple(sorted({self.source.key, *(disk.source.key for disk in self.data_disks)}))
+
     def to_document(self, *, include_secrets: bool = False) -> JsonObject:
         """The normalised JSON document; SAS query strings only with ``include_secrets``."""
         document: JsonObject = {

@@ -15,6 +15,7 @@ from shared.builds.common import MessageOutcome
 from shared.builds.gallery import DefinitionRef
 from shared.builds.ledger import BuildState, build_id_for
 from shared.builds.records import BuildPhase
+from shared.builds.sources import SourceLocks
 from shared.core.errors import TransientError
 from shared.core.messaging import IncomingMessage
 from tests.unit.build_fakes import SUB, Harness, make_harness
@@ -361,7 +362,7 @@ class _FlakyLedger:
 
 
 def test_a_transient_error_before_the_claim_sends_a_delayed_copy(h: Harness) -> None:
-    h.worker._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
+    h.worker._locks = SourceLocks(_FlakyLedger(h.ledger))  # type: ignore[arg-type]
     doc = request_doc(requestId="r-1")
 
     outcome = h.worker.handle_message(message(doc, "m-1"))
@@ -380,7 +381,7 @@ def test_a_transient_error_before_the_claim_sends_a_delayed_copy(h: Harness) -> 
 
 
 def test_retries_before_the_claim_end_in_a_dead_letter(h: Harness) -> None:
-    h.worker._ledger = _FlakyLedger(h.ledger)  # type: ignore[assignment]
+    h.worker._locks = SourceLocks(_FlakyLedger(h.ledger))  # type: ignore[arg-type]
 
     outcome = h.worker.handle_message(replace(message(request_doc(), "m-9"), attempt=12))
 

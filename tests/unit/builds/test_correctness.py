@@ -279,3 +279,106 @@ def test_a_redelivery_older_than_the_ledgers_memory_builds_nothing(h: Harness) -
     assert in_flight(h, "os-1") is None
     record = h.records.get(build_id_for("r-old"))
     assert record is not None and record.phase is BuildPhase.SUCCEEDED
+
+
+# 9. Data-disk sources count as sources --------------------------------------------------------
+
+
+def with_data_disk(doc: dict[str, Any], snapshot: str) -> dict[str, Any]:
+    doc["dataDisks"] = [{"lun": 0, "source": {"snapshot": {"id": f"{SNAPSHOTS}/{snapshot}"}}}]
+    return doc
+
+
+def sources_in_use(h: Harness) -> list[str]:
+    """Every snapshot some build in flight is reading (started builds' PUT bodies)."""
+    used = []
+    for entry in h.ledger.entries():
+        build = entry.in_flight
+        if build is not None and build.state is BuildState.STARTED:
+            used.append(build.request["source"]["snapshot"]["id"].rsplit("/", 1)[1])
+            used += [
+                d["source"]["snapshot"]["id"].rsplit("/", 1)[1]
+                for d in build.request.get("dataDisks", [])
+            ]
+    return used
+
+
+def test_a_data_disk_source_is_busy_like_an_os_source(h: Harness) -> None:
+    assert (
+        h.worker.handle_message(
+            message(with_data_disk(request_doc("os-a", requestId="x"), "disk-b"))
+        )
+        is MessageOutcome.STARTED
+    )
+    # Another request builds from disk-b as its OS source: it must wait, not start.
+    assert h.worker.handle_message(message(request_doc("disk-b", requestId="y"), "m-2")) is (
+        MessageOutcome.PARKED
+    )
+    assert len(h.gallery.puts) == 1
+
+    finish(h, "1.0.0")  # x ends: both sources are given back, y starts
+
+    assert len(h.gallery.puts) == 2
+    assert in_flight(h, "disk-b").build_id == build_id_for("y")
+    assert in_flight(h, "os-a") is None
+
+
+def test_two_builds_crossing_their_sources_never_deadlock(h: Harness) -> None:
+    x = with_data_disk(request_doc("snap-a", requestId="x"), "snap-b")
+    y = with_data_disk(request_doc("snap-b", requestId="y", version="9.0.0"), "snap-a")
+    assert h.worker.handle_message(message(x)) is MessageOutcome.STARTED
+    assert h.worker.handle_message(message(y, "m-2")) is MessageOutcome.PARKED
+    assert sorted(sources_in_use(h)) == ["snap-a", "snap-b"]  # x alone reads both
+
+    finish(h, "1.0.0")
+    assert sorted(sources_in_use(h)) == ["snap-a", "snap-b"]  # now y alone reads both
+    finish(h, "9.0.0")
+
+    for request_id in ("x", "y"):
+        record = h.records.get(build_id_for(request_id))
+        assert record is not None and record.phase is BuildPhase.SUCCEEDED
+    assert [e.in_flight for e in h.ledger.entries()] == [None, None]
+
+
+def test_a_crash_half_way_through_taking_the_sources_is_recovered(h: Harness) -> None:
+    doc = with_data_disk(request_doc("snap-a", requestId="x"), "snap-b")
+    original = h.ledger.promote
+    h.ledger.promote = lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed"))  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        h.worker.handle_message(message(doc))
+    h.ledger.promote = original  # type: ignore[method-assign]
+    assert h.gallery.puts == []
+
+    h.clock.advance(LEASE + 1)
+    h.tracker.follow_up()
+
+    assert len(h.gallery.puts) == 1
+    assert in_flight(h, "snap-a").state is BuildState.STARTED
+
+
+def test_a_source_left_held_by_an_ended_build_is_freed(h: Harness) -> None:
+    doc = with_data_disk(request_doc("snap-b", requestId="x"), "snap-a")
+    h.worker.handle_message(message(doc))
+    h.worker.handle_message(message(request_doc("snap-a", requestId="y", version="5.0.0"), "m-2"))
+    # x ends, but the process dies after giving back its OS source (snap-b) only: the data
+    # disk's source (snap-a) stays held by a build that no longer exists.
+    h.gallery.complete("ubuntu-24.04", "1.0.0")
+    original = h.ledger.release
+
+    def die_before_snap_a(key: str, build_id: str) -> Any:
+        if key == source_key("snap-a"):
+            raise SystemExit("killed")
+        return original(key, build_id)
+
+    h.ledger.release = die_before_snap_a  # type: ignore[method-assign,assignment]
+    with pytest.raises(SystemExit):
+        h.tracker.follow_up()
+    h.ledger.release = original  # type: ignore[method-assign]
+    assert in_flight(h, "snap-b") is None
+    assert in_flight(h, "snap-a").state is BuildState.HELD
+
+    h.clock.advance(LEASE + 1)
+    h.tracker.follow_up()
+
+    assert in_flight(h, "snap-a").build_id == build_id_for("y")
+    assert ("platform_images/ubuntu-24.04", "5.0.0") in [(d, v) for d, v, _ in h.gallery.puts]
