@@ -2,7 +2,8 @@
 ``GET /api/sources/{key}``.
 
 ``POST /api/builds`` validates the request at once: 400 with every problem (field, rule, fix),
-or 202 with the build id and where to follow it; the build itself runs from the queue.
+or 202 with the build id and where to follow it; the build itself runs from the queue. A request
+whose build already ended answers 200 with that build ("already built as <version>").
 
 ``{key}`` is a source's ledger key (64 hex digits, as in build records) or the source itself,
 URL-encoded (a resource id or a blob URL). Responses are JSON; SAS query strings never appear.
@@ -16,7 +17,7 @@ from typing import Any
 import azure.functions as func
 
 from shared import composition
-from shared.builds.status import build_list, build_view, source_view
+from shared.builds.status import build_list, build_view, record_view, source_view
 from shared.builds.submission import problems_document, submit_request
 from shared.core.errors import PipelineError, ValidationFailed
 
@@ -51,6 +52,7 @@ def submit_build(req: func.HttpRequest) -> func.HttpResponse:
             settings=composition.settings(),
             sender=composition.messaging(),
             now=composition.utc_now(),
+            records=composition.build_records,
         )
     except ValidationFailed as error:
         return _json(
@@ -62,6 +64,8 @@ def submit_build(req: func.HttpRequest) -> func.HttpResponse:
         )
     except PipelineError as error:
         return _unavailable(error)
+    if submitted.existing is not None:  # already built (or failed): nothing new was queued
+        return _json({"message": submitted.summary, "build": record_view(submitted.existing)})
     return func.HttpResponse(
         json.dumps(
             {

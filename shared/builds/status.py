@@ -49,7 +49,26 @@ def _entry_view(entry: SourceEntry) -> dict[str, Any]:
     return result
 
 
+def source_key_of(text: str) -> str:
+    """A source as people and ARM write it, in the ledger's form: a resource id lower-cased
+    (ARM ids are case-insensitive), a blob URL without its query with scheme and host
+    lower-cased (blob names are case-sensitive)."""
+    text = strip_query(text.strip())
+    if text.lower().startswith("subscriptions/"):  # a route parameter loses the leading "/"
+        text = "/" + text
+    if text.lower().startswith("/subscriptions/"):
+        return text.lower()
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        return text
+    host, _, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}/{path}"
+
+
 def source_view(ledger: SourceLedger, key: str) -> dict[str, Any] | None:
-    """The ledger entry of a source, by ledger key or by the source key itself."""
-    entry = ledger.get_by_key(key) if _LEDGER_KEY.match(key) else ledger.get(key)
+    """The ledger entry of a source, by ledger key or by the source itself (any case)."""
+    if _LEDGER_KEY.match(key.lower()):
+        entry = ledger.get_by_key(key.lower())
+    else:
+        entry = ledger.get(source_key_of(key))
     return _entry_view(entry) if entry is not None else None

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             settings=settings,
             sender=_LazySender(composition.messaging),
             now=datetime.now(UTC),
+            records=composition.build_records,
         )
     except ValidationFailed as error:
         if args.json:
@@ -96,12 +97,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"galleryctl submit: {error.message}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
-        print(
-            json.dumps(
-                {"sent": True, "requestId": submitted.request_id, "buildId": submitted.build_id}
-            )
-        )
+        result: dict[str, Any] = {
+            "sent": submitted.existing is None,
+            "requestId": submitted.request_id,
+            "buildId": submitted.build_id,
+        }
+        if submitted.existing is not None:
+            result["message"] = submitted.summary
+            result["version"] = submitted.existing.version
+            result["state"] = submitted.existing.phase.value
+        print(json.dumps(result))
     else:
-        print(f"request {submitted.request_id} sent to {submitted.queue}")
+        print(submitted.summary)
         print(f"build id {submitted.build_id}  (galleryctl status {submitted.build_id})")
     return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -37,6 +38,29 @@ def test_a_valid_request_is_accepted_with_its_build_id_and_gets_built(stack: Sta
     assert headers["Location"] == answer["status"] == f"/api/builds/{answer['buildId']}"
     build = stack.wait_for_build(answer["buildId"])
     assert build["state"] == "succeeded", build["error"]
+
+    # The same request again: not queued a second time, answered with the build it made.
+    status, _, again = post(stack, json.dumps(document).encode())
+    assert status == 200, again
+    assert (
+        again["message"]
+        == f"request {document['requestId']} already built as {build['target']['version']}"
+    )
+    assert again["build"]["buildId"] == answer["buildId"]
+
+
+def test_a_source_is_found_by_its_id_as_arm_writes_it(stack: Stack) -> None:
+    definition = "e2e-http-case"
+    stack.seed_definition(definition)
+    snapshot = stack.seed_snapshot("e2e-http-Case-OS")
+    answer = post(stack, json.dumps(request(definition, snapshot)).encode())[2]
+    stack.wait_for_build(answer["buildId"])
+    mixed_case = snapshot.replace("resourceGroups", "resourcegroups").replace("Case", "CASE")
+
+    url = f"{stack.host_url}/api/sources{urllib.parse.quote(mixed_case)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        entry = json.loads(response.read())
+    assert entry["sourceKey"] == snapshot.lower()
 
 
 def test_an_invalid_request_is_refused_at_once_with_every_problem(stack: Stack) -> None:
