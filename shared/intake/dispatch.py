@@ -25,6 +25,9 @@ from shared.intake.records import IntakeRecords
 
 logger = logging.getLogger(__name__)
 
+#: A rejection claimed this long ago and not finished was left by a dead instance: redo it.
+REJECTION_RETRY_SECONDS = 120.0
+
 
 class RequestDispatch:
     """Queues valid build requests and dead-letters the rest, keeping the records."""
@@ -103,7 +106,13 @@ class RequestDispatch:
         done_record: Mapping[str, Any],
         rejection: Rejection,
     ) -> IntakeResult:
-        """Dead-letter the request, remember the decision, forget the pending record."""
+        """Dead-letter the request once, remember the decision, forget the pending record."""
+        if not self._records.claim_rejection(
+            key, done_record, now=self._clock(), retry_seconds=REJECTION_RETRY_SECONDS
+        ):
+            return IntakeResult(
+                IntakeOutcome.DUPLICATE, source, request_id, detail="already being rejected"
+            )
         self._dead_letter(document, request_id, source, rejection)
         self._records.record_done(
             key,

@@ -12,15 +12,17 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.core.documents import Document, DocumentStore, StaleWrite, cas_update
+from shared.core.documents import KEEP, Change, Document, DocumentStore, StaleWrite, cas_update
 from shared.core.errors import TransientError
 from shared.core.settings import SettingName
-from shared.core.timestamps import parse_timestamp
+from shared.core.timestamps import format_timestamp, parse_timestamp
 
 logger = logging.getLogger(__name__)
 
 #: A pending record and its ETag, as read.
 PendingRecord = tuple[Document, str]
+#: The done record's state while its rejection is being dead-lettered (not yet "rejected").
+REJECTING = "rejecting"
 
 
 class IntakeRecords:
@@ -58,6 +60,32 @@ class IntakeRecords:
             self._pending.delete(key, etag=found[1])
         except StaleWrite:
             logger.debug("intake: pending record %s changed concurrently; kept", key)
+
+    def claim_rejection(
+        self, key: str, decision: Mapping[str, Any], *, now: datetime, retry_seconds: float
+    ) -> bool:
+        """Be the one instance that dead-letters this upload or snapshot as it is now.
+
+        The VHD's event and its manifest's event can be looked at by two instances at once, and
+        both decide to reject: the first to write a ``rejecting`` done record for the same
+        content (``decision``: its etag, fingerprint, identity, tag...) dead-letters; the other
+        stops. A ``rejecting`` record older than ``retry_seconds`` is the trace of an instance
+        that died before dead-lettering: the next look takes it over, so nothing is lost.
+        """
+
+        def mutate(current: Document | None) -> tuple[Change, bool]:
+            if current is not None and all(current.get(k) == v for k, v in decision.items()):
+                if current.get("state") == "rejected":
+                    return KEEP, False
+                claimed_at = parse_timestamp(current.get("claimedAt"))
+                fresh = claimed_at is not None and now - claimed_at < timedelta(
+                    seconds=retry_seconds
+                )
+                if current.get("state") == REJECTING and fresh:
+                    return KEEP, False
+            return {**decision, "state": REJECTING, "claimedAt": format_timestamp(now)}, True
+
+        return cas_update(self._done, key, mutate, what=f"done record {key}")
 
     def record_done(self, key: str, record: Mapping[str, Any]) -> None:
         try:

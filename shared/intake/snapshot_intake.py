@@ -21,7 +21,7 @@ from shared.intake.dispatch import RequestDispatch
 from shared.intake.ids import snapshot_record_key, snapshot_request_id
 from shared.intake.outcomes import IntakeOutcome, IntakeResult, Rejection
 from shared.intake.ports import SnapshotReader, SnapshotState
-from shared.intake.records import IntakeRecords, abandoned_after
+from shared.intake.records import REJECTING, IntakeRecords, abandoned_after
 from shared.intake.snapshots import (
     PublishTag,
     parse_publish_tag,
@@ -118,6 +118,8 @@ class SnapshotIntake:
         record = self._records.read_done(looked.key)
         if record is None or record.get("identity") != looked.snapshot.identity:
             return None
+        if record.get("state") == REJECTING:
+            return None  # the rejection decides who dead-letters (claim_rejection)
         if record.get("state") != "queued" and record.get("tag") != looked.tag_value:
             return None
         self._records.drop_pending(looked.key)

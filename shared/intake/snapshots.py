@@ -7,11 +7,11 @@ is queued once it is usable (``snapshotAccessState`` Available, or ``completionP
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from shared.contract.decode import decode_json
 from shared.contract.rules import Rule
 from shared.core.errors import PermanentError, Problem, ValidationFailed
 from shared.core.jsontypes import JsonObject
@@ -160,10 +160,11 @@ def snapshot_request_document(
 def parse_snapshot_defaults(text: str) -> Mapping[str, Any]:
     """``GALLERY_SNAPSHOT_DEFAULTS``: a partial build request (no source)."""
     try:
-        document = json.loads(text or "{}")
-    except ValueError as exc:
+        document = decode_json(text or "{}", subject=f"setting {SettingName.SNAPSHOT_DEFAULTS}")
+    except ValidationFailed as exc:
+        problems = "; ".join(str(problem) for problem in exc.problems)
         raise PermanentError(
-            f"setting {SettingName.SNAPSHOT_DEFAULTS}: not valid JSON: {exc}",
+            f"setting {SettingName.SNAPSHOT_DEFAULTS}: not valid JSON: {problems}",
             reason="InvalidSnapshotDefaults",
         ) from None
     if not isinstance(document, dict):

@@ -26,7 +26,7 @@ from shared.intake.dispatch import RequestDispatch
 from shared.intake.ids import upload_record_key, vhd_request_id
 from shared.intake.outcomes import IntakeOutcome, IntakeResult, Rejection
 from shared.intake.ports import BlobState, SmallBlob, UploadBlobs
-from shared.intake.records import IntakeRecords, PendingRecord, abandoned_after
+from shared.intake.records import REJECTING, IntakeRecords, PendingRecord, abandoned_after
 from shared.intake.uploads import (
     MAX_MANIFEST_BYTES,
     PAGE_BLOB,
@@ -174,6 +174,8 @@ class UploadIntake:
         record = self._records.read_done(upload.key)
         if record is None or record.get("etag") != upload.state.etag:
             return None
+        if record.get("state") == REJECTING:
+            return None  # the rejection decides who dead-letters (claim_rejection)
         if record.get("state") != "queued" and record.get("fingerprint") != upload.fingerprint:
             return None
         self._records.drop_pending(upload.key)

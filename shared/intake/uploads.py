@@ -8,12 +8,12 @@ target and publishing defaults; blob metadata (``gallery_*``) and the manifest o
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from shared.contract.decode import decode_json
 from shared.contract.rules import Rule
 from shared.core.blob_urls import BlobUrl
 from shared.core.errors import PermanentError, Problem, ValidationFailed
@@ -56,13 +56,8 @@ def parse_manifest(content: bytes) -> JsonObject:
             ],
             subject="manifest",
         )
-    try:
-        document = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationFailed(
-            [Problem("manifest", Rule.SYNTAX, f"not JSON: {exc}", "write the manifest as JSON")],
-            subject="manifest",
-        ) from None
+    # any bytes: a JSON value, or ValidationFailed (not UTF-8, not JSON, too deep, duplicates...)
+    document = decode_json(content, subject="manifest", path="manifest")
     if not isinstance(document, dict):
         raise ValidationFailed(
             [Problem("manifest", Rule.TYPE, "expected a JSON object", "see docs/intake.md")],
@@ -203,10 +198,11 @@ def parse_routes(text: str) -> tuple[UploadRoute, ...]:
     The partial request is checked when an upload is queued, with the upload's overrides.
     """
     try:
-        entries = json.loads(text or "[]")
-    except ValueError as exc:
+        entries = decode_json(text or "[]", subject=f"setting {SettingName.VHD_ROUTES}")
+    except ValidationFailed as exc:
+        problems = "; ".join(str(problem) for problem in exc.problems)
         raise PermanentError(
-            f"setting {SettingName.VHD_ROUTES}: not valid JSON: {exc}", reason="InvalidRoutes"
+            f"setting {SettingName.VHD_ROUTES}: not valid JSON: {problems}", reason="InvalidRoutes"
         ) from None
     if not isinstance(entries, list):
         raise PermanentError(

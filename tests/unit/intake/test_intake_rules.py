@@ -132,6 +132,7 @@ def test_longest_matching_prefix_wins_and_account_and_container_must_match() -> 
     ("text", "fragment"),
     [
         ("{", "not valid JSON"),
+        ("[" * 100_000, "nested more than 64 deep"),
         ('{"container": "vhds"}', "expected a JSON list"),
         (json.dumps([route(container="Bad_Name")]), "[0].container"),
         (json.dumps([{**route(), "storageAccountId": "/nope"}]), "[0].storageAccountId"),
@@ -220,6 +221,9 @@ def test_unknown_or_bad_gallery_metadata_is_named() -> None:
     ("content", "path", "rule"),
     [
         (b"{not json", "manifest", "json-syntax"),
+        (b'{"tags": {"team": "caf\xe9"}}', "manifest", "encoding"),
+        (b"[" * 100_000, "manifest", "nesting"),
+        (b'{"target": {}, "target": {}}', "manifest.target", "duplicate-key"),
         (b"[1, 2]", "manifest", "type"),
         (b'{"source": {"vhd": {}}}', "manifest.source", "unknown-field"),
         (b'{"targets": {}}', "manifest.targets", "unknown-field"),
@@ -315,6 +319,12 @@ def test_snapshot_defaults_must_not_carry_a_source_or_request_id() -> None:
         parse_snapshot_defaults('{"source": {}}')
     with pytest.raises(PermanentError, match="requestId"):
         parse_snapshot_defaults('{"requestId": "x"}')
+
+
+@pytest.mark.parametrize("text", ['{"a": ' * 100_000, '{"tags": {}, "tags": {}}', '{"x": NaN}'])
+def test_hostile_snapshot_defaults_are_a_setting_error(text: str) -> None:
+    with pytest.raises(PermanentError, match="GALLERY_SNAPSHOT_DEFAULTS: not valid JSON"):
+        parse_snapshot_defaults(text)
 
 
 @pytest.mark.parametrize(

@@ -455,3 +455,46 @@ def test_recheck_keeps_going_past_a_failing_record(world: World) -> None:
     outcomes = [r.outcome for r in world.service.recheck()]
     assert outcomes == [IntakeOutcome.QUEUED]
     assert len(list(world.pending.list_keys())) == 1  # the upload waits for the next run
+
+
+def test_the_vhd_and_its_manifest_event_racing_dead_letter_a_bad_upload_once(
+    world: World,
+) -> None:
+    world.blobs.create_page_blob(tail=dynamic_footer(VIRTUAL_SIZE))
+    world.blobs.write_manifest({})
+    original = world.bus.reject
+    racing: list[Any] = []
+
+    def the_manifest_event_arrives_meanwhile(message: OutgoingMessage, **kwargs: str) -> None:
+        if not racing:  # another instance looks at the same upload while we dead-letter
+            racing.append(world.service.on_blob_created(created(VHD + ".json", "BlockBlob")))
+        original(message, **kwargs)
+
+    world.bus.reject = the_manifest_event_arrives_meanwhile  # type: ignore[method-assign]
+    first = world.service.on_blob_created(created())
+
+    assert first.outcome == IntakeOutcome.REJECTED
+    assert racing[0].outcome == IntakeOutcome.DUPLICATE
+    assert len(world.bus.rejected) == 1
+
+
+def test_a_rejection_left_half_done_by_a_dead_instance_is_finished_later(world: World) -> None:
+    world.blobs.create_page_blob(tail=dynamic_footer(VIRTUAL_SIZE))
+    world.blobs.write_manifest({})
+
+    def die(message: OutgoingMessage, **kwargs: str) -> None:
+        raise SystemExit("killed before the dead-letter was sent")
+
+    original = world.bus.reject
+    world.bus.reject = die  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        world.service.on_blob_created(created())
+    world.bus.reject = original  # type: ignore[method-assign]
+
+    soon = world.service.on_blob_created(created())  # the claim is fresh: maybe still running
+    assert soon.outcome == IntakeOutcome.DUPLICATE and world.bus.rejected == []
+    world.clock.advance(121)
+    later = world.service.on_blob_created(created())
+    assert later.outcome == IntakeOutcome.REJECTED
+    assert len(world.bus.rejected) == 1
+    assert world.service.on_blob_created(created()).outcome == IntakeOutcome.DUPLICATE
