@@ -40,15 +40,9 @@ def _unavailable(error: PipelineError) -> func.HttpResponse:
 
 @bp.route(route="builds", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def submit_build(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        document = req.get_json()
-    except ValueError:
-        return _json(
-            {"error": {"code": "InvalidJson", "message": "the body is not a JSON document"}}, 400
-        )
-    try:
+    try:  # the raw body: bytes that are no JSON document are a 400 with the reason (InvalidJson)
         submitted = submit_request(
-            document,
+            req.get_body(),
             settings=composition.settings(),
             sender=composition.messaging(),
             now=composition.utc_now(),

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.builds.ledger import build_id_for
 from shared.builds.records import BuildPhase, BuildRecord, BuildRecords
+from shared.contract.decode import decode_document
 from shared.contract.parse import parse_build_request
 from shared.core.errors import PipelineError, ValidationFailed
 from shared.core.messaging import MessageSender, build_request_message
@@ -73,7 +74,10 @@ def submit_request(
 ) -> Submitted:
     """Validate ``document`` (raises :class:`ValidationFailed`) and send it to the build queue
     (raises :class:`~shared.core.errors.TransientError` when the queue is unavailable), unless
-    ``records`` shows that its build has already ended."""
+    ``records`` shows that its build has already ended. Raw ``bytes``/``str`` (an HTTP body, a
+    file) are decoded first: bytes that are no JSON document are a ``ValidationFailed`` too."""
+    if isinstance(document, bytes | bytearray | str):
+        document = decode_document(document)
     request = parse_build_request(document, settings, now=now)
     build_id = build_id_for(request.request_id)
     existing = _ended_build(records, build_id)

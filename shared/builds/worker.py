@@ -13,7 +13,6 @@ the message before the claim, the tracker after it).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,6 +30,7 @@ from shared.builds.ledger import BuildState, ClaimOutcome, InFlightBuild, Source
 from shared.builds.records import BuildPhase
 from shared.builds.sources import SourceLocks
 from shared.builds.starter import BuildStarter, StartOutcome
+from shared.contract.decode import decode_document
 from shared.contract.model import BuildRequest
 from shared.contract.parse import parse_build_request
 from shared.core.errors import PermanentError, TransientError, ValidationFailed, describe
@@ -112,12 +112,8 @@ class BuildWorker:
 
     def _parse(self, message: IncomingMessage) -> tuple[BuildRequest, dict[str, Any]] | None:
         """The request and the document the ledger stores for it; ``None`` once rejected."""
-        try:
-            document = json.loads(message.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            self._reject(message, "InvalidJson", f"the message body is not JSON: {error}")
-            return None
-        try:
+        try:  # any bytes: a document, or a reason (InvalidJson: not UTF-8, not JSON, too deep...)
+            document = decode_document(message.body)
             request = parse_build_request(document, self._settings, now=self._clock())
         except ValidationFailed as error:
             self._reject(message, error.reason, describe(error))

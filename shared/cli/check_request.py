@@ -1,9 +1,11 @@
 """``galleryctl check-request FILE|-``: validate a build request without publishing anything.
 
-Prints the normalised request (exit 0) or every problem found (exit 1); a usage error such as a
-missing file or bad settings exits 2. ``--json`` prints ``{"valid": true, "request": {...}}`` or
-``{"valid": false, "problems": [{"path", "rule", "message", "hint"}]}``. Settings, including the
-allow-lists, come from the environment (``Settings.from_env``). SAS query strings are never printed.
+Prints the normalised request (exit 0) or every problem found (exit 1), including input that is
+not a JSON document at all (not UTF-8, not JSON, nested too deep, too big: see
+:mod:`shared.contract.decode`); a usage error such as a missing file or bad settings exits 2.
+``--json`` prints ``{"valid": true, "request": {...}}`` or ``{"valid": false, "problems":
+[{"path", "rule", "message", "hint"}]}``. Settings, including the allow-lists, come from the
+environment (``Settings.from_env``). SAS query strings are never printed.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from shared.contract.decode import MAX_DOCUMENT_BYTES, decode_document
 from shared.contract.parse import parse_build_request
-from shared.contract.rules import Rule, ValidationContext
+from shared.contract.rules import ValidationContext
 from shared.core.errors import PermanentError, Problem, ValidationFailed
 from shared.core.settings import Settings
 
@@ -65,11 +68,14 @@ def _parse_now(text: str) -> datetime:
     return moment
 
 
-def _read_text(name: str) -> str:
+def read_document_bytes(name: str) -> bytes:
+    """The bytes of ``name`` (``-``: stdin), as they are: decoding them is the contract's job,
+    so bytes that are not UTF-8 are a problem to report, not lone surrogates. Reads one byte
+    more than a request may have, so that a bigger input is refused without reading it all."""
     if name == "-":
-        return sys.stdin.read()
-    with open(name, encoding="utf-8") as handle:
-        return handle.read()
+        return sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+    with open(name, "rb") as handle:
+        return handle.read(MAX_DOCUMENT_BYTES + 1)
 
 
 def _print_problems(problems: list[Problem], out: TextIO) -> None:
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``check-request``; returns the exit code."""
     out = sys.stdout
     try:
-        text = _read_text(args.file)
+        data = read_document_bytes(args.file)
     except OSError as exc:
         print(f"galleryctl check-request: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
@@ -103,28 +109,17 @@ def run(args: argparse.Namespace) -> int:
     now = args.now or datetime.now(UTC)
     context = ValidationContext(source_region=args.source_region)
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems = [
-            Problem(
-                path="",
-                rule=Rule.SYNTAX,
-                message=f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                hint="fix the JSON syntax",
-            )
-        ]
+        document = decode_document(data)
+        request = parse_build_request(document, settings, now=now, context=context)
+    except ValidationFailed as exc:
+        problems = exc.problems
     else:
-        try:
-            request = parse_build_request(document, settings, now=now, context=context)
-        except ValidationFailed as exc:
-            problems = exc.problems
+        if args.json:
+            _emit_json({"valid": True, "request": request.to_document()}, out)
         else:
-            if args.json:
-                _emit_json({"valid": True, "request": request.to_document()}, out)
-            else:
-                print(f"valid request {request.request_id}", file=out)
-                print(json.dumps(request.to_document(), indent=2), file=out)
-            return EXIT_OK
+            print(f"valid request {request.request_id}", file=out)
+            print(json.dumps(request.to_document(), indent=2), file=out)
+        return EXIT_OK
     logger.info("build request rejected: %d problem(s)", len(problems))
     if args.json:
         _emit_json(

@@ -8,8 +8,9 @@ window sends it once, and the ledger ignores it after that.
 Settings come from the environment like the app's (``ServiceBusConnection`` or
 ``ServiceBusConnection__fullyQualifiedNamespace``, the allow-lists...); ``--settings FILE`` loads
 the ``Values`` of a ``local.settings.json`` first (what ``python -m devstack up`` writes).
-Exit codes: 0 sent, 1 invalid request (every problem printed), 2 usage error, 3 the queue is
-unavailable (retry).
+Exit codes: 0 sent, 1 invalid request (every problem printed; input that is no JSON document,
+e.g. not UTF-8 or nested too deep, is one too), 2 usage error, 3 the queue is unavailable
+(retry). The input is read as bytes (``-``: ``sys.stdin.buffer``) and decoded by the contract.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from shared.builds.submission import problems_document, submit_request
+from shared.cli.check_request import read_document_bytes
 from shared.cli.local_settings import add_settings_option, load_settings_file
 from shared.core.errors import PermanentError, TransientError, ValidationFailed
 from shared.core.messaging import MessageSender, OutgoingMessage
@@ -57,24 +58,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def _read(file: str) -> Any:
-    text = sys.stdin.read() if file == "-" else Path(file).read_text()
-    return json.loads(text)
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         load_settings_file(args.settings)
-        document = _read(args.file)
+        body = read_document_bytes(args.file)  # decoded by submit_request: bad bytes exit 1
         settings = Settings.from_env(os.environ)
-    except (OSError, json.JSONDecodeError, PermanentError) as error:
+    except (OSError, PermanentError) as error:
         print(f"galleryctl submit: {error}", file=sys.stderr)
         return EXIT_USAGE
     from shared import composition  # noqa: PLC0415  (the SDK import is only needed here)
 
     try:
         submitted = submit_request(
-            document,
+            body,
             settings=settings,
             sender=_LazySender(composition.messaging),
             now=datetime.now(UTC),

@@ -11,15 +11,9 @@ from shared.contract.model import (
     DefinitionFeature,
     DefinitionSpec,
 )
+from shared.contract.naming import OFFER, PUBLISHER, SKU, NameRules
 from shared.contract.reader import DocumentReader
-from shared.contract.rules import (
-    ARCHITECTURES,
-    HYPERV_GENERATIONS,
-    IDENTIFIER_PART_PATTERN,
-    OS_STATES,
-    OS_TYPES,
-    Rule,
-)
+from shared.contract.rules import ARCHITECTURES, HYPERV_GENERATIONS, OS_STATES, OS_TYPES
 
 _PATH: Final = "definitionSpec"
 _FIELDS: Final = (
@@ -33,6 +27,11 @@ _FIELDS: Final = (
     "features",
 )
 _REQUIRED: Final = ("osType", "osState", "publisher", "offer", "sku")
+_IDENTIFIER_RULES: Final[dict[str, NameRules]] = {
+    "publisher": PUBLISHER,
+    "offer": OFFER,
+    "sku": SKU,
+}
 
 
 def read_definition_spec(reader: DocumentReader, value: object) -> DefinitionSpec | None:
@@ -46,16 +45,7 @@ def read_definition_spec(reader: DocumentReader, value: object) -> DefinitionSpe
     generation = reader.enum(spec, "hyperVGeneration", _PATH, HYPERV_GENERATIONS)
     architecture = reader.enum(spec, "architecture", _PATH, ARCHITECTURES)
     identifier = {
-        key: reader.string(
-            spec,
-            key,
-            _PATH,
-            max_length=128,
-            pattern=IDENTIFIER_PART_PATTERN,
-            rule=Rule.IDENTIFIER,
-            hint="1-128 letters, digits, '_', '-' or '.', starting with a letter or digit",
-        )
-        for key in ("publisher", "offer", "sku")
+        key: reader.name(spec, key, _PATH, rules) for key, rules in _IDENTIFIER_RULES.items()
     }
     features = _read_features(reader, spec)
     if len(reader.problems) != before or os_type is None or os_state is None:

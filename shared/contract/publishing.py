@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from shared.contract.display import quoted
 from shared.contract.model import (
     DEFAULT_REPLICA_COUNT,
     DEFAULT_REPLICATION_MODE,
@@ -172,7 +173,7 @@ def _read_region_name(
         reader.add(
             f"{where}.name",
             Rule.REGION_NAME,
-            f"'{name}' is not a region name",
+            f"{quoted(name)} is not a region name",
             "use an Azure region such as 'eastus' or 'West Europe'",
         )
         return None

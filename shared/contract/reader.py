@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
+from shared.contract.display import quoted, visible
 from shared.contract.model import MAX_TEXT_LENGTH
+from shared.contract.naming import NameRules, name_problems
 from shared.contract.rules import ProblemList, Rule, ValidationContext
 from shared.core.redaction import strip_query
 from shared.core.resource_ids import InvalidResourceId, ResourceId, parse_resource_id
@@ -23,8 +25,10 @@ _MISSING: Final = object()
 
 
 def join_path(path: str, key: str) -> str:
-    """The problem path of ``key`` under ``path`` (``""`` is the document's root)."""
-    return f"{path}.{key}" if path else key
+    """The problem path of ``key`` under ``path`` (``""`` is the document's root); a key with
+    characters outside printable ASCII shows them as code points."""
+    shown = visible(key)
+    return f"{path}.{shown}" if path else shown
 
 
 def json_type(value: object) -> str:
@@ -76,7 +80,7 @@ class DocumentReader:
                 self.add(
                     join_path(path, str(key)),
                     Rule.UNKNOWN_FIELD,
-                    f"unknown field '{key}'",
+                    f"unknown field {quoted(str(key))}",
                     f"remove it; allowed here: {', '.join(allowed)}",
                 )
         for key in required:
@@ -106,9 +110,25 @@ class DocumentReader:
             self.add(where, Rule.LENGTH, f"is {len(value)} characters; at most {max_length}")
             return None
         if pattern is not None and not pattern.fullmatch(value):
-            self.add(where, rule, f"'{value}' is not valid", hint)
+            self.add(where, rule, f"{quoted(value)} is not valid", hint)
             return None
         return value
+
+    def name(
+        self, parent: Mapping[str, object], key: str, path: str, rules: NameRules
+    ) -> str | None:
+        """A name under Azure's ``rules``; each broken rule is a problem of its own."""
+        value = parent.get(key, _MISSING)
+        if value is _MISSING:
+            return None
+        where = join_path(path, key)
+        if not isinstance(value, str) or not value:
+            self.add(where, Rule.TYPE, f"expected a non-empty string, got {json_type(value)}")
+            return None
+        problems = name_problems(rules, value)
+        for problem in problems:
+            self.add(where, problem.rule, problem.message, problem.hint)
+        return None if problems else value
 
     def integer(
         self,
@@ -157,7 +177,7 @@ class DocumentReader:
         if value is _MISSING:
             return None
         if not isinstance(value, str) or value not in choices:
-            shown = f"'{value}'" if isinstance(value, str) else json_type(value)
+            shown = quoted(value) if isinstance(value, str) else json_type(value)
             close = [c for c in choices if isinstance(value, str) and c.lower() == value.lower()]
             hint = f"did you mean '{close[0]}'? " if close else ""
             self.add(
@@ -198,7 +218,7 @@ class DocumentReader:
             self.add(
                 path,
                 Rule.RESOURCE_ID,
-                f"'{strip_query(value)}' is not a resource id: {exc}",
+                f"{quoted(strip_query(value))} is not a resource id: {visible(str(exc))}",
                 f"give the full id of the {what}, "
                 f"e.g. /subscriptions/<id>/resourceGroups/<rg>/providers/{expected_type}/<name>",
             )

@@ -34,17 +34,11 @@ OS_STATES: Final = ("Generalized", "Specialized")
 HYPERV_GENERATIONS: Final = ("V1", "V2")
 ARCHITECTURES: Final = ("x64", "Arm64")
 
-#: Gallery: letters, digits, ``_`` and ``.``; alphanumeric at both ends; 1-80 characters.
-GALLERY_NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$")
-#: Definition: the service's ``^[^_\W][\w-._]{0,79}(?<![-.])$`` in ASCII: starts alphanumeric,
-#: then letters, digits, ``_ - .``; does not end in ``-`` or ``.``; 1-80 characters.
-DEFINITION_NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
+#: Gallery, definition, resource group and identifier names: shared.contract.naming.
 #: A region after normalisation (``East US 2`` -> ``eastus2``).
 REGION_PATTERN: Final = re.compile(r"^[a-z][a-z0-9]{1,63}$")
 #: Request ids double as Service Bus message ids (at most 128 characters).
 REQUEST_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-#: A publisher, offer or SKU: letters, digits, ``-``, ``_`` and ``.``; 1-128 characters.
-IDENTIFIER_PART_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 MAX_TAGS: Final = 50
 MAX_TAG_NAME_LENGTH: Final = 512
@@ -55,7 +49,17 @@ MAX_END_OF_LIFE_DAYS: Final = 36500
 class Rule:
     """Machine-readable rule names used in :class:`~shared.core.errors.Problem`."""
 
+    # -- decoding (shared.contract.decode): the bytes before any field is read
+    DOCUMENT_SIZE: Final = "document-size"
+    ENCODING: Final = "encoding"
     SYNTAX: Final = "json-syntax"
+    NESTING: Final = "nesting"
+    DUPLICATE_KEY: Final = "duplicate-key"
+    NON_FINITE_NUMBER: Final = "non-finite-number"
+    NUMBER_RANGE: Final = "number-range"
+    LONE_SURROGATE: Final = "lone-surrogate"
+    DOCUMENT_TYPE: Final = "document-type"
+    # -- fields
     TYPE: Final = "type"
     REQUIRED: Final = "required"
     UNKNOWN_FIELD: Final = "unknown-field"
@@ -64,9 +68,23 @@ class Rule:
     SCHEMA_VERSION: Final = "schema-version"
     REQUEST_ID: Final = "request-id"
     SUBSCRIPTION_ID: Final = "subscription-id"
-    RESOURCE_GROUP_NAME: Final = "resource-group-name"
-    GALLERY_NAME: Final = "gallery-name"
-    DEFINITION_NAME: Final = "definition-name"
+    # -- names (shared.contract.naming): each rule of a name has its own name
+    RESOURCE_GROUP_NAME_LENGTH: Final = "resource-group-name-length"
+    RESOURCE_GROUP_NAME_CHARACTERS: Final = "resource-group-name-characters"
+    RESOURCE_GROUP_NAME_TRAILING_PERIOD: Final = "resource-group-name-trailing-period"
+    GALLERY_NAME_LENGTH: Final = "gallery-name-length"
+    GALLERY_NAME_CHARACTERS: Final = "gallery-name-characters"
+    GALLERY_NAME_START: Final = "gallery-name-start"
+    GALLERY_NAME_END: Final = "gallery-name-end"
+    DEFINITION_NAME_LENGTH: Final = "definition-name-length"
+    DEFINITION_NAME_CHARACTERS: Final = "definition-name-characters"
+    DEFINITION_NAME_START: Final = "definition-name-start"
+    DEFINITION_NAME_END: Final = "definition-name-end"
+    IDENTIFIER_LENGTH: Final = "identifier-length"
+    IDENTIFIER_CHARACTERS: Final = "identifier-characters"
+    IDENTIFIER_START: Final = "identifier-start"
+    IDENTIFIER_TRAILING_PERIOD: Final = "identifier-trailing-period"
+    # -- the rest
     VERSION_FORMAT: Final = "version-format"
     VERSION_OR_POLICY: Final = "version-or-policy"
     VERSION_POLICY: Final = "version-policy"
@@ -75,6 +93,7 @@ class Rule:
     RESOURCE_TYPE: Final = "resource-type"
     TENANT_ID: Final = "tenant-id"
     VHD_URL: Final = "vhd-url"
+    VHD_BLOB_NAME: Final = "vhd-blob-name"
     HTTPS_REQUIRED: Final = "https-required"
     STORAGE_ACCOUNT_MATCH: Final = "storage-account-match"
     UNIQUE_LUNS: Final = "unique-luns"
@@ -95,7 +114,6 @@ class Rule:
     IMAGE_SIZE: Final = "image-size"
     TARGET_GALLERY_ALLOWED: Final = "target-gallery-allowed"
     SOURCE_SUBSCRIPTION_ALLOWED: Final = "source-subscription-allowed"
-    IDENTIFIER: Final = "identifier"
     TAGS: Final = "tags"
 
 
@@ -128,26 +146,6 @@ class ProblemList:
 def normalise_region(name: str) -> str:
     """``"East US 2"`` -> ``"eastus2"``: lower case, spaces removed (Azure's own short form)."""
     return "".join(name.split()).lower()
-
-
-def gallery_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid gallery name, or ``None``."""
-    if GALLERY_NAME_PATTERN.fullmatch(name):
-        return None
-    if "-" in name:
-        return f"gallery name '{name}' contains a dash; galleries allow no dashes"
-    if len(name) > 80:
-        return f"gallery name is {len(name)} characters long; at most 80 are allowed"
-    return f"gallery name '{name}' is not valid"
-
-
-def definition_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid image definition name, or ``None``."""
-    if DEFINITION_NAME_PATTERN.fullmatch(name):
-        return None
-    if len(name) > 80:
-        return f"definition name is {len(name)} characters long; at most 80 are allowed"
-    return f"definition name '{name}' is not valid"
 
 
 def _allow_list_part_matches(pattern: str, value: str) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
+from shared.contract.display import quoted, visible
 from shared.contract.model import (
     DEFAULT_DATA_DISK_HOST_CACHING,
     DataDisk,
@@ -20,6 +22,7 @@ from shared.contract.model import (
 from shared.contract.reader import DocumentReader, join_path, json_type
 from shared.contract.rules import HOST_CACHING_MODES, MAX_LUN, Rule
 from shared.core.blob_urls import BlobUrl, InvalidBlobUrl, parse_blob_url
+from shared.core.redaction import strip_query
 from shared.core.resource_ids import (
     DISK_TYPE,
     GALLERY_IMAGE_VERSION_TYPE,
@@ -48,6 +51,8 @@ OS_SOURCE_KINDS: Final = (
     "imageVersion",
 )
 DATA_DISK_SOURCE_KINDS: Final = ("vhd", "snapshot", "disk")
+#: A blob name put after a URL that stops at its container, to tell "no blob name" apart.
+_PROBE: Final = "probe.vhd"
 _SOURCE_CLASSES: Final[dict[str, type[ResourceSource]]] = {
     "snapshot": SnapshotSource,
     "disk": DiskSource,
@@ -159,26 +164,59 @@ def _read_blob_url(reader: DocumentReader, uri_value: object, path: str) -> Blob
             join_path(path, "uri"), Rule.TYPE, f"expected a blob URL, got {json_type(uri_value)}"
         )
         return None
+    endpoints = reader.settings.vhd_storage_endpoints
     try:
-        blob = parse_blob_url(uri_value, reader.settings.vhd_storage_endpoints)
+        blob = parse_blob_url(uri_value, endpoints)
     except InvalidBlobUrl as exc:
+        container = _container_without_blob(uri_value, endpoints)
+        if container is not None:
+            reader.add(
+                join_path(path, "uri"),
+                Rule.VHD_BLOB_NAME,
+                f"{quoted(strip_query(uri_value))} names container {quoted(container)} but no blob",
+                f"add the VHD's blob name to the URL: .../{visible(container)}/<name>.vhd",
+            )
+        else:
+            reader.add(
+                join_path(path, "uri"),
+                Rule.VHD_URL,
+                visible(str(exc)),
+                "give the page blob's URL under a configured storage endpoint "
+                f"({', '.join(endpoints)})",
+            )
+        return None
+    if blob.blob_name.endswith("/"):
         reader.add(
             join_path(path, "uri"),
-            Rule.VHD_URL,
-            str(exc),
-            "give the page blob's URL under a configured storage endpoint "
-            f"({', '.join(reader.settings.vhd_storage_endpoints)})",
+            Rule.VHD_BLOB_NAME,
+            f"{quoted(blob.url_without_query)} ends with '/': it names a virtual directory, "
+            "not a blob",
+            "give the URL of the VHD blob itself, e.g. .../images/os.vhd",
         )
         return None
     if not blob.is_https and not blob.is_loopback:
         reader.add(
             join_path(path, "uri"),
             Rule.HTTPS_REQUIRED,
-            f"'{blob.url_without_query}' is not https",
+            f"{quoted(blob.url_without_query)} is not https",
             "use the https URL of the blob (plain http is for local emulators only)",
         )
         return None
     return blob
+
+
+def _container_without_blob(url: str, endpoints: Sequence[str]) -> str | None:
+    """The container a URL names when it stops there (``.../vhds`` or ``.../vhds/``): the URL
+    is then one blob name short of a blob URL under ``endpoints``. ``None`` otherwise."""
+    try:
+        parts = urlsplit(url)
+        probe = urlunsplit(
+            parts._replace(path=parts.path.rstrip("/") + "/" + _PROBE, query="", fragment="")
+        )
+        blob = parse_blob_url(probe, endpoints)
+    except (InvalidBlobUrl, ValueError):
+        return None
+    return blob.container if blob.blob_name == _PROBE else None
 
 
 def read_data_disks(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.contract.reader import DocumentReader, json_type
+from shared.contract.reader import DocumentReader, join_path, json_type
 from shared.contract.rules import MAX_TAG_NAME_LENGTH, MAX_TAG_VALUE_LENGTH, MAX_TAGS, Rule
 
 
@@ -19,7 +19,7 @@ def read_tags(reader: DocumentReader, value: object) -> dict[str, str] | None:
         ok = False
     tags: dict[str, str] = {}
     for key, tag_value in value.items():
-        where = f"tags.{key}"
+        where = join_path("tags", key)
         if not 1 <= len(key) <= MAX_TAG_NAME_LENGTH or any(c in key for c in "<>%&\\?/"):
             reader.add(
                 where,

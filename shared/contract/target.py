@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from shared.contract.display import quoted, visible
 from shared.contract.model import Target
+from shared.contract.naming import DEFINITION_NAME, GALLERY_NAME, RESOURCE_GROUP_NAME
 from shared.contract.reader import DocumentReader, json_type
-from shared.contract.rules import (
-    Rule,
-    definition_name_problem,
-    gallery_name_problem,
-    target_gallery_allowed,
-    target_gallery_hint,
-)
+from shared.contract.rules import Rule, target_gallery_allowed, target_gallery_hint
 from shared.contract.versioning import (
     INT32_MAX,
     POLICY_NAMES,
@@ -25,7 +21,7 @@ from shared.contract.versioning import (
     VersionPolicy,
     policy_from_name,
 )
-from shared.core.resource_ids import GUID_PATTERN, RESOURCE_GROUP_PATTERN
+from shared.core.resource_ids import GUID_PATTERN
 
 _PATH: Final = "target"
 _FIELDS: Final = (
@@ -52,17 +48,9 @@ def read_target(reader: DocumentReader, value: object) -> Target | None:
         rule=Rule.SUBSCRIPTION_ID,
         hint="give the subscription id, a GUID like 00000000-0000-0000-0000-000000000000",
     )
-    resource_group = reader.string(
-        target,
-        "resourceGroup",
-        _PATH,
-        max_length=90,
-        pattern=RESOURCE_GROUP_PATTERN,
-        rule=Rule.RESOURCE_GROUP_NAME,
-        hint="1-90 letters, digits, '_', '.', '(', ')' or '-', not ending in '.'",
-    )
-    gallery = _read_gallery(reader, target)
-    definition = _read_definition(reader, target)
+    resource_group = reader.name(target, "resourceGroup", _PATH, RESOURCE_GROUP_NAME)
+    gallery = reader.name(target, "gallery", _PATH, GALLERY_NAME)
+    definition = reader.name(target, "definition", _PATH, DEFINITION_NAME)
     policy = _read_version_or_policy(reader, target)
     if not _gallery_allowed(reader, subscription_id, resource_group, gallery):
         return None
@@ -75,34 +63,6 @@ def read_target(reader: DocumentReader, value: object) -> Target | None:
     ):
         return None
     return Target(subscription_id, resource_group, gallery, definition, policy)
-
-
-def _read_gallery(reader: DocumentReader, target: Mapping[str, object]) -> str | None:
-    gallery = reader.string(target, "gallery", _PATH, max_length=1000)
-    if gallery is not None and (problem := gallery_name_problem(gallery)):
-        reader.add(
-            "target.gallery",
-            Rule.GALLERY_NAME,
-            problem,
-            "use letters, digits, '_' and '.', at most 80, starting and ending with a letter "
-            "or digit",
-        )
-        gallery = None
-    return gallery
-
-
-def _read_definition(reader: DocumentReader, target: Mapping[str, object]) -> str | None:
-    definition = reader.string(target, "definition", _PATH, max_length=1000)
-    if definition is not None and (problem := definition_name_problem(definition)):
-        reader.add(
-            "target.definition",
-            Rule.DEFINITION_NAME,
-            problem,
-            "use letters, digits, '_', '-' and '.', at most 80, starting with a letter or digit "
-            "and not ending in '-' or '.'",
-        )
-        definition = None
-    return definition
 
 
 def _read_version_or_policy(
@@ -131,7 +91,7 @@ def _read_explicit_version(reader: DocumentReader, text: object) -> VersionPolic
     try:
         return ExplicitVersion(ImageVersion.parse(text))
     except InvalidVersion as exc:
-        reader.add("target.version", Rule.VERSION_FORMAT, str(exc), VERSION_FORMAT_HINT)
+        reader.add("target.version", Rule.VERSION_FORMAT, visible(str(exc)), VERSION_FORMAT_HINT)
         return None
 
 
@@ -142,7 +102,7 @@ def _read_version_policy(reader: DocumentReader, value: object, path: str) -> Ve
         reader.add(
             path,
             Rule.VERSION_POLICY,
-            f"unknown version policy '{value}'",
+            f"unknown version policy {quoted(value)}",
             f'use one of {", ".join(POLICY_NAMES)}, or {{"latestUnderMajor": N}}; '
             "for a fixed version use target.version",
         )
@@ -184,7 +144,8 @@ def _gallery_allowed(
         reader.add(
             "target.gallery",
             Rule.TARGET_GALLERY_ALLOWED,
-            f"gallery '{subscription_id}/{resource_group}/{gallery}' is not on the allow-list",
+            f"gallery {quoted(f'{subscription_id}/{resource_group}/{gallery}')} is not on the "
+            "allow-list",
             target_gallery_hint(reader.settings, subscription_id, resource_group, gallery),
         )
         return False

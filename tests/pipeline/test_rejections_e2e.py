@@ -51,7 +51,7 @@ def _explicit_version(version: str) -> Mutation:
 # (name, how to break a valid request, dead-letter reason, text the description must contain)
 CASES: list[tuple[str, Mutation | bytes | str, str, str]] = [
     ("not-json", b"{this is not json", "InvalidJson", "not JSON"),
-    ("json-array", lambda d: [d], "ValidationFailed", "[type]"),
+    ("json-array", lambda d: [d], "ValidationFailed", "[document-type]"),
     ("no-target", _drop("target"), "ValidationFailed", "target [required]"),
     ("no-source", _drop("source"), "ValidationFailed", "source [required]"),
     ("no-publishing", _drop("publishing"), "ValidationFailed", "publishing [required]"),

@@ -101,6 +101,29 @@ def test_invalid_json_is_dead_lettered_and_builds_nothing(h: Harness) -> None:
     assert h.gallery.puts == [] and h.sender.sent == []
 
 
+@pytest.mark.parametrize(
+    ("body", "rule", "text"),
+    [
+        (b'{"target": "gal\xfflery"}', "encoding", "byte offset 15"),
+        (b"[" * 100_000 + b"]" * 100_000, "nesting", "more than 64 deep"),
+        (b"[" * 100_000, "nesting", "more than 64 deep"),
+        (b'{"requestId": "a", "requestId": "b"}', "duplicate-key", "'requestId'"),
+        (b'{"publishing": {"replicaCount": NaN}}', "non-finite-number", "NaN"),
+    ],
+)
+def test_hostile_bodies_are_dead_lettered_once_with_a_reason(
+    h: Harness, body: bytes, rule: str, text: str
+) -> None:
+    outcome = h.worker.handle_message(message(body, "hostile-1"))
+
+    assert outcome is MessageOutcome.REJECTED
+    [(rejected, reason, description)] = h.rejects.rejected
+    assert rejected.message_id == "hostile-1" and rejected.body == body
+    assert reason == "InvalidJson"
+    assert f"[{rule}]" in description and text in description
+    assert h.gallery.puts == [] and h.sender.sent == [] and list(h.records.all()) == []
+
+
 def test_an_invalid_request_is_dead_lettered_naming_the_field(h: Harness) -> None:
     doc = request_doc()
     doc["publishing"]["replicaCount"] = 0

@@ -3,6 +3,7 @@ build, not queued again; a source is found however ARM wrote its id."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from shared.builds.ledger import build_id_for
 from shared.builds.records import BuildPhase, BuildRecord, BuildRecords
 from shared.builds.status import source_key_of, source_view
 from shared.builds.submission import submit_request
-from shared.core.errors import TransientError
+from shared.core.errors import TransientError, ValidationFailed
 from shared.core.messaging import OutgoingMessage
 from shared.core.settings import SettingName, Settings
 from tests.unit.build_fakes import make_harness
@@ -117,3 +118,43 @@ def test_a_resource_id_from_a_route_parameter_lost_its_leading_slash() -> None:
     assert source_key_of("subscriptions/S/resourceGroups/RG/providers/X/snapshots/A") == (
         "/subscriptions/s/resourcegroups/rg/providers/x/snapshots/a"
     )
+
+
+# -- raw bodies (POST /api/builds, galleryctl submit): hostile bytes are a reason, not a crash
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b"{nope", "json-syntax"),
+        (b'{"target": "\xff"}', "encoding"),
+        (b"[" * 100_000 + b"]" * 100_000, "nesting"),
+        (b'{"source": {}, "source": {}}', "duplicate-key"),
+        (b'{"a": "\\ud800"}', "lone-surrogate"),
+    ],
+)
+def test_hostile_bodies_are_refused_with_a_reason_and_nothing_is_sent(
+    body: bytes, rule: str
+) -> None:
+    sent = Sent()
+    with pytest.raises(ValidationFailed) as caught:
+        submit_request(body, settings=SETTINGS, sender=sent, now=NOW)
+    assert caught.value.reason == "InvalidJson"
+    assert [p.rule for p in caught.value.problems] == [rule]
+    assert sent.messages == []
+
+
+def test_a_body_that_is_not_an_object_is_a_plain_validation_failure() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        submit_request(b"[]", settings=SETTINGS, sender=Sent(), now=NOW)
+    assert caught.value.reason == "ValidationFailed"
+    assert [p.rule for p in caught.value.problems] == ["document-type"]
+
+
+def test_a_valid_body_is_sent() -> None:
+    sent = Sent()
+    body = json.dumps(request_doc(requestId="r-bytes")).encode()
+    submitted = submit_request(body, settings=SETTINGS, sender=sent, now=NOW)
+    assert submitted.request_id == "r-bytes"
+    [message_sent] = sent.messages
+    assert json.loads(message_sent.body)["requestId"] == "r-bytes"

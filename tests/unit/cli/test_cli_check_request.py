@@ -102,12 +102,72 @@ def test_empty_allow_list_hint_names_the_setting(
     assert SettingName.ALLOWED_TARGET_GALLERIES in problem["hint"]
 
 
+def stdin_bytes(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    """Replace stdin by a text stream over ``data``, as a terminal or a pipe gives it."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
 def test_reads_stdin(
     allowed_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(base_document())))
+    stdin_bytes(monkeypatch, json.dumps(base_document()).encode())
     assert main(["check-request", "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["valid"] is True
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (b'{"target": "gal\xfflery"}', "encoding", "byte offset 15"),
+        (b"[" * 100_000 + b"]" * 100_000, "nesting", "more than 64 deep"),
+        (b'{"a": NaN}', "non-finite-number", "NaN"),
+        (b'{"target": {}, "target": {}}', "duplicate-key", "'target'"),
+        (b'{"a": "\\ud800"}', "lone-surrogate", "U+D800"),
+        (b"[]", "document-type", "not an object"),
+    ],
+)
+def test_hostile_bytes_on_stdin_are_invalid_input_with_a_reason(
+    allowed_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[bytes, str, str],
+) -> None:
+    data, rule, text = case
+    stdin_bytes(monkeypatch, data)
+    assert main(["check-request", "-"]) == 1
+    out = capsys.readouterr().out
+    assert f"[{rule}]" in out and text in out
+
+
+def test_hostile_bytes_in_a_file_are_invalid_input(
+    allowed_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"target": "Göteborg"}'.encode("latin-1"))
+    assert main(["check-request", "--json", str(path)]) == 1
+    (problem,) = json.loads(capsys.readouterr().out)["problems"]
+    assert problem["rule"] == "encoding" and "0xF6" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xfe{\x00}\x00", b"[" * 100_000, b'{"a": "\\udfff"}'],
+)
+def test_no_traceback_from_stdin_in_a_subprocess(data: bytes) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    env.update(ALLOW)
+    completed = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "check-request", "-"],
+        cwd=REPO_ROOT,
+        env=env,
+        input=data,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert b"Traceback" not in completed.stderr + completed.stdout
+    assert b"invalid request: 1 problem" in completed.stdout
 
 
 def test_invalid_json_is_invalid_input(
@@ -118,6 +178,7 @@ def test_invalid_json_is_invalid_input(
     assert main(["check-request", "--json", str(path)]) == 1
     (problem,) = json.loads(capsys.readouterr().out)["problems"]
     assert problem["rule"] == "json-syntax"
+    assert "line 1, column 12" in problem["message"]
 
 
 def test_source_region_and_now_options(

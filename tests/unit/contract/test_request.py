@@ -262,6 +262,11 @@ def _without(document: dict[str, Any], dotted: str) -> dict[str, Any]:
     return result
 
 
+def _spec(**fields: str) -> dict[str, Any]:
+    base = {"osType": "Linux", "osState": "Generalized", "publisher": "p", "offer": "o", "sku": "s"}
+    return {**base, **fields}
+
+
 INVALID_DOCUMENTS: dict[str, Any] = {
     "not an object": [],
     "unknown top-level field": with_changes(base_document(), extra=True),
@@ -368,6 +373,21 @@ INVALID_DOCUMENTS: dict[str, Any] = {
     "empty correlation id": with_changes(base_document(), correlationId=""),
     "bad request id": with_changes(base_document(), requestId="-starts-with-dash"),
     "schema version 2": with_changes(base_document(), schemaVersion=2),
+    # Azure's naming rules (docs/build-requests.md#naming-rules)
+    "definition ending in underscore": with_changes(base_document(), **{"target.definition": "i_"}),
+    "gallery starting with period": with_changes(base_document(), **{"target.gallery": ".g"}),
+    "gallery with zero-width space": with_changes(
+        base_document(), **{"target.gallery": "g\u200bg"}
+    ),
+    "resource group with space": with_changes(base_document(), **{"target.resourceGroup": "r g"}),
+    "resource group of 91": with_changes(base_document(), **{"target.resourceGroup": "r" * 91}),
+    "offer of 65": with_changes(base_document(), definitionSpec=_spec(offer="o" * 65)),
+    "sku of 65": with_changes(base_document(), definitionSpec=_spec(sku="s" * 65)),
+    "publisher of 129": with_changes(base_document(), definitionSpec=_spec(publisher="p" * 129)),
+    "publisher ending in period": with_changes(
+        base_document(), definitionSpec=_spec(publisher="p.")
+    ),
+    "sku ending in period": with_changes(base_document(), definitionSpec=_spec(sku="s.")),
 }
 
 
@@ -382,3 +402,30 @@ def test_schema_and_parser_both_reject(case: str) -> None:
 def test_base_document_is_valid_for_both() -> None:
     VALIDATOR.validate(base_document())
     parse(base_document())
+
+
+VALID_DOCUMENTS: dict[str, Any] = {
+    "names at Azure's limits": with_changes(
+        base_document(),
+        **{"target.gallery": "g" * 80, "target.definition": "d" * 80},
+        definitionSpec=_spec(publisher="p" * 128, offer="o" * 64, sku="s" * 64),
+    ),
+    "identifier parts with inner periods and trailing _ or -": with_changes(
+        base_document(), definitionSpec=_spec(publisher="a.b_", offer="o-", sku="1.0-x")
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VALID_DOCUMENTS))
+def test_schema_and_parser_both_accept(case: str) -> None:
+    VALIDATOR.validate(VALID_DOCUMENTS[case])
+    parse(VALID_DOCUMENTS[case])
+
+
+@pytest.mark.parametrize("name", ["rg-日本", "Ресурсы", "(rg)_1.x-"])
+def test_schema_and_parser_accept_unicode_resource_groups(name: str) -> None:
+    document = with_changes(base_document(), **{"target.resourceGroup": name})
+    VALIDATOR.validate(document)
+    with pytest.raises(ValidationFailed) as caught:  # the test allow-list names rg-images only
+        parse(document)
+    assert {p.rule for p in caught.value.problems} == {"target-gallery-allowed"}
