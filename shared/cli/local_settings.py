@@ -24,8 +24,8 @@ def load_settings_file(path: Path | None) -> None:
     if path is None:
         return
     try:
-        values = json.loads(path.read_text()).get("Values") or {}
-    except (OSError, ValueError, AttributeError) as error:
-        raise PermanentError(f"--settings {path}: {error}", reason="BadSettingsFile") from error
+        values = json.loads(path.read_bytes()).get("Values") or {}
+    except (OSError, ValueError, AttributeError, RecursionError) as error:
+        raise PermanentError(f"--settings {path}: {error!r}", reason="BadSettingsFile") from error
     for name, value in values.items():
         os.environ.setdefault(str(name), str(value))

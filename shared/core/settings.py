@@ -205,6 +205,8 @@ def _json_text(environ: Mapping[str, str], name: str, default: str) -> str:
         json.loads(raw)
     except ValueError as exc:
         raise PermanentError(f"setting {name}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PermanentError(f"setting {name}: nested too deeply to be read") from None
     return raw
 
 

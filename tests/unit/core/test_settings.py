@@ -78,3 +78,13 @@ def test_the_arm_audience_defaults_to_the_public_cloud_and_can_be_changed() -> N
         {"GALLERY_ARM_AUDIENCE": "https://management.usgovcloudapi.net/"}
     )
     assert government.arm_audience == "https://management.usgovcloudapi.net"
+
+
+def test_a_json_setting_nested_too_deeply_is_refused_not_a_crash() -> None:
+    import pytest
+
+    from shared.core.errors import PermanentError
+    from shared.core.settings import SettingName, Settings
+
+    with pytest.raises(PermanentError, match="nested too deeply"):
+        Settings.from_env({SettingName.VHD_ROUTES: "[" * 100_000 + "]" * 100_000})
