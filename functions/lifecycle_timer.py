@@ -1,9 +1,11 @@
 """Timer: one lifecycle run (``GALLERY_LIFECYCLE_SCHEDULE``, daily by default; docs/lifecycle.md).
 
 Plans first, writes the plan to the audit store, applies it unless ``GALLERY_LIFECYCLE_DRY_RUN``
-(the default) and writes the outcome. A transient failure (throttling, ARM unreachable) is
-raised so the invocation is marked failed and the next occurrence runs again; a permanent one
-(bad settings, no permission) is logged with its reason.
+(the default) or the lifecycle is halted, and writes the outcome. A run over the deletion cap
+halts: it changes nothing, alerts (``com.gallery-pipeline.lifecycle.halted``), and later
+occurrences change nothing until ``galleryctl lifecycle ack RUN_ID``. A transient failure
+(throttling, ARM unreachable) is raised so the invocation is marked failed and the next
+occurrence runs again; a permanent one (bad settings, no permission) is logged with its reason.
 """
 
 from __future__ import annotations

@@ -213,6 +213,7 @@ def lifecycle_service() -> LifecycleService:
     """The lifecycle timer's (and ``galleryctl lifecycle``'s) service, wired to Azure."""
     from shared.adapters.gallery_inventory import arm_lifecycle_adapters  # noqa: PLC0415
     from shared.lifecycle.events import TopicEventSink  # noqa: PLC0415
+    from shared.lifecycle.halt import HaltRegistry  # noqa: PLC0415
     from shared.lifecycle.service import (  # noqa: PLC0415
         DeletePacer,
         LifecycleService,
@@ -231,6 +232,7 @@ def lifecycle_service() -> LifecycleService:
         pacer=DeletePacer(current.lifecycle.delete_budget),
         clock=utc_now,
         events=TopicEventSink(messaging, current.events_topic),
+        halts=HaltRegistry(lifecycle_audit().documents(), clock=utc_now),
     )
 
 

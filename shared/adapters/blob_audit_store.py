@@ -1,8 +1,11 @@
-"""The lifecycle audit store on Azure Blob Storage: one JSON document per run.
+"""The lifecycle audit store on Azure Blob Storage: one JSON document per run, and the halt.
 
 A run's blob is ``runs/<UTC timestamp>-<run id>.json`` (the time of the run's first write, so
 names sort by time). The plan is written first; the same blob is overwritten with plan + outcome
 when the run ends, so a run that dies half-way still leaves its plan behind.
+
+The lifecycle halt (``shared.lifecycle.halt``) is the blob ``halt.json`` in the same container,
+changed only by compare-and-swap on its ETag (:meth:`BlobAuditStore.documents`).
 """
 
 from __future__ import annotations
@@ -16,19 +19,22 @@ from typing import Any
 from azure.core.exceptions import (
     HttpResponseError,
     ResourceExistsError,
+    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
 from azure.storage.blob import ContainerClient, ContentSettings
 
+from shared.adapters.blob_document_store import BlobDocumentStore
 from shared.core.errors import TransientError
 
 _JSON = ContentSettings(content_type="application/json")
 RUNS_PREFIX = "runs/"
+_STORAGE_ERRORS = (ServiceRequestError, ServiceResponseError, HttpResponseError)
 
 
 class BlobAuditStore:
-    """:class:`shared.lifecycle.plan.AuditStore` over one container (created on first write)."""
+    """:class:`shared.lifecycle.apply.AuditStore` over one container (created on first write)."""
 
     def __init__(
         self,
@@ -43,6 +49,7 @@ class BlobAuditStore:
         self._timeout = timeout_seconds
         self._names: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._documents: BlobDocumentStore | None = None
 
     def _ready_container(self) -> ContainerClient:
         if self._container is not None:
@@ -52,7 +59,7 @@ class BlobAuditStore:
             container.create_container(timeout=self._timeout)
         except ResourceExistsError:
             pass
-        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
+        except _STORAGE_ERRORS as exc:
             raise TransientError(f"audit container unavailable: {exc.__class__.__name__}") from exc
         self._container = container
         return container
@@ -77,7 +84,7 @@ class BlobAuditStore:
                 content_settings=_JSON,
                 timeout=self._timeout,
             )
-        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
+        except _STORAGE_ERRORS as exc:
             raise TransientError(f"audit write failed: {exc.__class__.__name__}") from exc
 
     def read_run(self, blob_name: str) -> dict[str, Any]:
@@ -85,7 +92,33 @@ class BlobAuditStore:
         container = self._ready_container()
         try:
             payload = container.download_blob(blob_name, timeout=self._timeout).readall()
-        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
+        except _STORAGE_ERRORS as exc:
             raise TransientError(f"audit read failed: {exc.__class__.__name__}") from exc
         document: dict[str, Any] = json.loads(payload)
         return document
+
+    def find_run(self, run_id: str) -> str | None:
+        """The blob name of run ``run_id`` (one listing of ``runs/``), or ``None``."""
+        suffix = f"-{run_id}.json"
+        container = self._container or self._container_factory()  # reading creates nothing
+        try:
+            for item in container.list_blobs(name_starts_with=RUNS_PREFIX, timeout=self._timeout):
+                if str(item.name).endswith(suffix):
+                    return str(item.name)
+        except ResourceNotFoundError:
+            return None  # no container yet: no run
+        except _STORAGE_ERRORS as exc:
+            raise TransientError(f"audit list failed: {exc.__class__.__name__}") from exc
+        return None
+
+    def run_document(self, run_id: str) -> dict[str, Any] | None:
+        """Run ``run_id``'s document (``shared.lifecycle.halt.RunLookup``), or ``None``."""
+        name = self.find_run(run_id)
+        return self.read_run(name) if name is not None else None
+
+    def documents(self) -> BlobDocumentStore:
+        """Small state documents next to the runs (``halt.json``), with compare-and-swap."""
+        if self._documents is None:
+            container = self._container or self._container_factory()  # created on first write
+            self._documents = BlobDocumentStore(container, prefix="")
+        return self._documents

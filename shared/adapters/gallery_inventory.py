@@ -1,15 +1,17 @@
 """The lifecycle's ARM side over azure-mgmt-compute 39.x: listing, writing, and counting calls.
 
-* :class:`ArmGalleryInventory` (``shared.lifecycle.service.GalleryInventory``): one GET per
+* :class:`ArmGalleryInventory` (``shared.lifecycle.inventory.GalleryInventory``): one GET per
   gallery, its definitions listed page by page, and one version list per definition (never a GET
   per version); the VM and scale-set models of a subscription listed (``list_all``) for image
   references. SDK models are read as the wire mappings they wrap and turned into small facts
   item by item, so no page is kept.
-* :class:`ArmGalleryWriter` (``shared.lifecycle.plan.GalleryWriter``): deprecate = GET + PATCH
-  (``excludeFromLatest=true``, tags merged into the existing ones, optional replica reduction);
-  delete = GET + DELETE with ``polling=False``. The GET re-reads the version just before the
-  change: a ``lifecycle=hold`` tag set after the plan was made wins, and a version already gone
-  counts as deleted.
+* :class:`ArmGalleryWriter` (``shared.lifecycle.apply.GalleryWriter``): deprecate = GET + PATCH
+  (``excludeFromLatest=true`` on the version *and* on every target region, each region's other
+  properties kept: Azure lets the regional flag take precedence, and builds send ``false`` per
+  region; tags merged into the existing ones; optional replica reduction); delete = GET + DELETE
+  with ``polling=False``. The GET re-reads the version just before the change: a
+  ``lifecycle=hold`` tag set after the plan was made wins, and a version already gone counts as
+  deleted.
 * :class:`ArmCallCounter`: a per-retry pipeline policy counting every HTTP request sent to ARM.
 
 Every SDK call is wrapped by ``azure_call``, so only pipeline errors leave this module.
@@ -38,8 +40,8 @@ from shared.adapters.compute_gallery import ComputeClients, build_compute_client
 from shared.core.errors import NotFoundError, PermanentError
 from shared.core.resource_ids import InvalidResourceId, parse_resource_id
 from shared.core.settings import Settings
-from shared.lifecycle.plan import HOLD, LIFECYCLE_TAG, DefinitionFacts, VersionFacts
-from shared.lifecycle.service import GalleryHeader, GalleryRef, GallerySearch, ImageReference
+from shared.lifecycle.facts import HOLD, LIFECYCLE_TAG, DefinitionFacts, RegionFacts, VersionFacts
+from shared.lifecycle.inventory import GalleryHeader, GalleryRef, GallerySearch, ImageReference
 
 logger = logging.getLogger(__name__)
 
@@ -115,23 +117,24 @@ def _tags(body: JsonObject) -> dict[str, str]:
     return {str(k): str(v) for k, v in (body.get("tags") or {}).items()}
 
 
+def _region_facts(region: JsonObject) -> RegionFacts:
+    flag = region.get("excludeFromLatest")
+    return RegionFacts(str(region.get("name", "")), None if flag is None else bool(flag))
+
+
 def version_facts(body: JsonObject) -> VersionFacts:
-    """One list row (wire JSON) as the domain's facts."""
+    """One list row (wire JSON) as the domain's facts, with each target region's own flag."""
     props = body.get("properties") or {}
     profile = props.get("publishingProfile") or {}
-    regions = list(profile.get("targetRegions") or [])
-    excluded = bool(profile.get("excludeFromLatest")) or (
-        bool(regions) and all(bool(r.get("excludeFromLatest")) for r in regions)
-    )
     return VersionFacts(
         id=str(body.get("id", "")),
         name=str(body.get("name", "")),
         region=str(body.get("location", "")),
-        target_regions=tuple(str(r.get("name", "")) for r in regions),
+        regions=tuple(_region_facts(r) for r in profile.get("targetRegions") or []),
         tags=_tags(body),
         end_of_life=_time(profile.get("endOfLifeDate")),
         published=_time(profile.get("publishedDate")),
-        excluded_from_latest=excluded,
+        excluded_from_latest=bool(profile.get("excludeFromLatest")),
         block_deletion_before_end_of_life=bool(
             (props.get("safetyProfile") or {}).get("blockDeletionBeforeEndOfLife")
         ),
@@ -150,7 +153,7 @@ def _image_reference(consumer_id: str, storage: JsonObject | None) -> ImageRefer
 
 
 class ArmGalleryInventory:
-    """:class:`shared.lifecycle.service.GalleryInventory` over ``ComputeManagementClient``."""
+    """:class:`shared.lifecycle.inventory.GalleryInventory` over ``ComputeManagementClient``."""
 
     def __init__(
         self,
@@ -251,21 +254,27 @@ def _version_parts(version_id: str) -> tuple[str, str, str, str, str]:
     return parsed.subscription_id, parsed.resource_group, gallery, image, version
 
 
-def reduced_regions(profile: JsonObject, replicas: int) -> list[dict[str, Any]] | None:
-    """Target regions with at most ``replicas`` per region, or ``None`` if nothing changes."""
+def deprecated_publishing(profile: JsonObject, replicas: int | None) -> dict[str, Any]:
+    """The PATCH's ``publishingProfile`` for a deprecation: excluded from latest at the version
+    and in every target region (every other property of each region kept), and at most
+    ``replicas`` per region when given."""
     default = int(profile.get("replicaCount") or 1)
     regions = [copy.deepcopy(dict(r)) for r in profile.get("targetRegions") or []]
-    changed = False
+    publishing: dict[str, Any] = {"excludeFromLatest": True}
     for region in regions:
+        region["excludeFromLatest"] = True
         current = int(region.get("regionalReplicaCount") or default)
-        if current > replicas:
+        if replicas is not None and current > replicas:
             region["regionalReplicaCount"] = replicas
-            changed = True
-    return regions if changed else None
+    if regions:
+        publishing["targetRegions"] = regions
+    if replicas is not None and default > replicas:
+        publishing["replicaCount"] = replicas
+    return publishing
 
 
 class ArmGalleryWriter:
-    """:class:`shared.lifecycle.plan.GalleryWriter` over ``ComputeManagementClient``."""
+    """:class:`shared.lifecycle.apply.GalleryWriter` over ``ComputeManagementClient``."""
 
     def __init__(self, client_for_subscription: Callable[[str], ComputeManagementClient]) -> None:
         self._client = ComputeClients(client_for_subscription)
@@ -295,15 +304,9 @@ class ArmGalleryWriter:
         if current is None:
             raise NotFoundError(f"image version {gallery}/{image}/{version} no longer exists")
         profile = (current.get("properties") or {}).get("publishingProfile") or {}
-        publishing: dict[str, Any] = {"excludeFromLatest": True}
-        if replicas is not None:
-            regions = reduced_regions(profile, replicas)
-            if regions is not None:
-                publishing["targetRegions"] = regions
-                publishing["replicaCount"] = min(int(profile.get("replicaCount") or 1), replicas)
         body = {
             "tags": {**_tags(current), **tags},
-            "properties": {"publishingProfile": publishing},
+            "properties": {"publishingProfile": deprecated_publishing(profile, replicas)},
         }
         with azure_call(f"deprecate image version {gallery}/{image}/{version}"):
             self._client(sub).gallery_image_versions.begin_update(

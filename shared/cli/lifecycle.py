@@ -1,4 +1,4 @@
-"""``galleryctl lifecycle plan|apply``: the lifecycle run from a shell (docs/lifecycle.md).
+"""``galleryctl lifecycle plan|apply|ack``: the lifecycle run from a shell (docs/lifecycle.md).
 
 ``plan`` reads the target galleries and the VMs/scale sets, and prints the plan as a table
 (action, version id, rule, reason) or, with ``--json``, as the document the audit store keeps.
@@ -6,18 +6,24 @@ It changes nothing and writes nothing.
 
 ``apply`` runs what the timer runs: plan, write the plan to the audit store, apply it, write the
 outcome. It refuses to start without ``--yes``. ``GALLERY_LIFECYCLE_DRY_RUN`` (true by default)
-is respected: a dry run only writes the plan; ``--dry-run`` forces one whatever the setting.
+is respected: a dry run only writes the plan; ``--dry-run`` forces one whatever the setting. A
+run over the deletion cap halts, and so does every later run, until ``ack``.
+
+``ack RUN_ID`` acknowledges the run that halted the lifecycle (who: ``--by``, default the OS
+user; when: now; both recorded in the halt document of the audit store).
 
 Settings come from the environment like the app's (``Settings.from_env(os.environ)``): the ARM
 endpoint, the managed identity (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` or any
 ``DefaultAzureCredential`` source), ``AzureWebJobsStorage`` for the audit store and the
 ``GALLERY_LIFECYCLE_*`` settings. Exit codes: 0 done, 1 some action failed, 2 usage or settings
-error, 3 a transient failure (retry later).
+error, 3 a transient failure (retry later), 4 ``ack`` of a run that is not the halt (or no run),
+5 the run is halted and changed nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from typing import Any, TextIO
@@ -25,24 +31,28 @@ from typing import Any, TextIO
 from shared import composition
 from shared.cli.local_settings import add_settings_option, load_settings_file
 from shared.core.errors import PermanentError, TransientError
-from shared.lifecycle.plan import Action, Plan, RunOutcome
+from shared.lifecycle.apply import RunOutcome
+from shared.lifecycle.halt import HaltRegistry, NoHaltToAcknowledge
+from shared.lifecycle.plan import Action, Plan, Rule
 from shared.lifecycle.service import LifecycleSnapshot
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TRANSIENT = 3
+EXIT_NOT_THE_HALT = 4
+EXIT_HALTED = 5
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``lifecycle`` subcommand with ``plan`` and ``apply``."""
+    """Add the ``lifecycle`` subcommand with ``plan``, ``apply`` and ``ack``."""
     parser = subparsers.add_parser(
         "lifecycle",
         help="plan or apply end of life and retention for the target galleries",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    actions = parser.add_subparsers(dest="lifecycle_command", metavar="plan|apply")
+    actions = parser.add_subparsers(dest="lifecycle_command", metavar="plan|apply|ack")
     actions.required = True
     plan = actions.add_parser("plan", help="print the plan; change nothing")
     plan.add_argument("--json", action="store_true", help="print the plan document as JSON")
@@ -58,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     apply.add_argument("--json", action="store_true", help="print the run document as JSON")
     add_settings_option(apply)
     apply.set_defaults(handler=run_apply)
+    ack = actions.add_parser("ack", help="acknowledge the run that halted the lifecycle")
+    ack.add_argument("run_id", metavar="RUN_ID", help="the run id the halt names")
+    ack.add_argument("--by", help="who acknowledges (default: the user running galleryctl)")
+    add_settings_option(ack)
+    ack.set_defaults(handler=run_ack)
 
 
 def _short(version_id: str) -> str:
@@ -102,12 +117,7 @@ def _summary(snapshot: LifecycleSnapshot, plan: Plan, out: TextIO) -> None:
         f"{snapshot.arm_calls_total} ARM calls",
         file=out,
     )
-    if plan.circuit_breaker_tripped:
-        print(
-            f"circuit breaker: more than {plan.policy.max_deletions_per_run} deletions; the rest "
-            "waits for the next run (GALLERY_LIFECYCLE_MAX_DELETIONS_PER_RUN)",
-            file=out,
-        )
+    _breaker(snapshot, plan, out)
     for usage in plan.quota_warnings:
         print(
             f"quota warning: {usage.versions} of 10,000 versions in subscription "
@@ -120,6 +130,24 @@ def _summary(snapshot: LifecycleSnapshot, plan: Plan, out: TextIO) -> None:
         print(f"pattern skipped: {pattern}: {reason}", file=out)
 
 
+def _breaker(snapshot: LifecycleSnapshot, plan: Plan, out: TextIO) -> None:
+    cap = plan.policy.max_deletions_per_run
+    if snapshot.halted and snapshot.halt is not None:
+        halt = snapshot.halt
+        print(f"HALTED: halted by run {halt.run_id} since {halt.halted_at}", file=out)
+        print(f"  {halt.message}", file=out)
+    elif plan.circuit_breaker_tripped:
+        print(
+            f"circuit breaker: {plan.count(Action.DELETE)} deletions, more than the {cap} allowed "
+            "per run (GALLERY_LIFECYCLE_MAX_DELETIONS_PER_RUN): a live run halts and changes "
+            "nothing until acknowledged (galleryctl lifecycle ack RUN_ID)",
+            file=out,
+        )
+    waiting = sum(1 for e in plan.entries if e.rule is Rule.CIRCUIT_BREAKER)
+    if waiting:
+        print(f"circuit breaker: at most {cap} deletions per run; {waiting} wait", file=out)
+
+
 def _count(number: int, one: str, many: str) -> str:
     return f"{number} {one if number == 1 else many}"
 
@@ -129,6 +157,7 @@ def _plan_document(snapshot: LifecycleSnapshot) -> dict[str, Any]:
         "runId": snapshot.run_id,
         "plan": snapshot.plan.to_document(),
         "context": snapshot.context_document(),
+        "halt": snapshot.halt_document(),
     }
 
 
@@ -176,17 +205,58 @@ def run_apply(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     where = composition.lifecycle_audit().blob_name(snapshot.run_id)
     if args.json:
-        json.dump({**outcome.to_document(), "auditBlob": where}, sys.stdout, indent=2)
+        document = {
+            **outcome.to_document(),
+            "status": snapshot.status,
+            "halt": snapshot.halt_document(),
+            "auditBlob": where,
+        }
+        json.dump(document, sys.stdout, indent=2)
         print()
     else:
-        print_plan(snapshot, sys.stdout)
-        if snapshot.plan.policy.dry_run:
-            print(
-                "dry run: nothing changed (GALLERY_LIFECYCLE_DRY_RUN=false to apply)",
-                file=sys.stdout,
-            )
-        else:
-            _print_outcome(outcome, sys.stdout)
+        _print_run(snapshot, outcome, sys.stdout)
         container = composition.settings().lifecycle.audit_container
         print(f"audit: {container}/{where}", file=sys.stdout)
+    if snapshot.status == "halted":
+        return EXIT_HALTED
     return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def _print_run(snapshot: LifecycleSnapshot, outcome: RunOutcome, out: TextIO) -> None:
+    print_plan(snapshot, out)
+    if snapshot.plan.policy.dry_run:
+        print("dry run: nothing changed (GALLERY_LIFECYCLE_DRY_RUN=false to apply)", file=out)
+    elif snapshot.status == "halted":
+        print("halted: nothing changed", file=out)
+    else:
+        _print_outcome(outcome, out)
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment
+        return "unknown"
+
+
+def run_ack(args: argparse.Namespace) -> int:
+    try:
+        load_settings_file(args.settings)
+        audit = composition.lifecycle_audit()
+        halts = HaltRegistry(audit.documents(), clock=composition.utc_now)
+        halt = halts.acknowledge(args.run_id, by=args.by or _operator(), runs=audit)
+    except NoHaltToAcknowledge as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_NOT_THE_HALT
+    except TransientError as exc:
+        print(f"error (transient, retry later): {exc.message}", file=sys.stderr)
+        return EXIT_TRANSIENT
+    except PermanentError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"run {halt.run_id} acknowledged by {halt.acknowledged_by} at {halt.acknowledged_at}")
+    print(
+        f"later runs apply again; the {len(halt.would_delete)} deletions it held back go at most "
+        f"{halt.max_deletions_per_run} per run, oldest first"
+    )
+    return EXIT_OK

@@ -2,9 +2,11 @@
 
 After each run: one ``com.gallery-pipeline.version.deprecated`` or ``...version.deleted`` per
 action that was carried out, and one ``com.gallery-pipeline.lifecycle.run`` summary (also for a
-dry run, so "what would happen tonight" can be alerted on). Consumers of a version (teams whose
-scale sets use it) subscribe to the same topic as for builds. Event ids are deterministic (run
-id, action, version), so a retried publish is recognisable.
+dry run, so "what would happen tonight" can be alerted on). The run that trips the circuit
+breaker also publishes the alert ``com.gallery-pipeline.lifecycle.halted`` (what it would have
+done, the cap, how to acknowledge); the summary of every run held by the halt names it. Consumers
+of a version (teams whose scale sets use it) subscribe to the same topic as for builds. Event ids
+are deterministic (run id, action, version), so a retried publish is recognisable.
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, Protocol
 
 from shared.core.cloudevents import EVENT_TYPE_ROOT, cloud_event, event_message
 from shared.core.errors import PipelineError
 from shared.core.messaging import MessageSender
-from shared.lifecycle.plan import Action, RunOutcome
+from shared.lifecycle.apply import RunOutcome
+from shared.lifecycle.halt import Halt
+from shared.lifecycle.plan import Action
 
 logger = logging.getLogger(__name__)
 
 VERSION_EVENT_PREFIX: Final = EVENT_TYPE_ROOT + "version."
 RUN_EVENT_TYPE: Final = EVENT_TYPE_ROOT + "lifecycle.run"
+HALTED_EVENT_TYPE: Final = EVENT_TYPE_ROOT + "lifecycle.halted"
+LIFECYCLE_SOURCE: Final = "/gallery-pipeline/lifecycle"
 
 
 class LifecycleEventSink(Protocol):
@@ -73,18 +79,21 @@ def version_events(outcome: RunOutcome, *, time: datetime) -> list[dict[str, Any
     return events
 
 
-def run_event(outcome: RunOutcome, *, status: str, time: datetime) -> dict[str, Any]:
+def run_event(
+    outcome: RunOutcome, *, status: str, time: datetime, halt: Halt | None = None
+) -> dict[str, Any]:
     plan = outcome.plan
     held = Counter(e.rule.value for e in plan.entries if e.action is Action.SKIP)
     return cloud_event(
         event_id=f"{outcome.run_id}:run",
         event_type=RUN_EVENT_TYPE.removeprefix(EVENT_TYPE_ROOT),
-        source="/gallery-pipeline/lifecycle",
+        source=LIFECYCLE_SOURCE,
         subject=outcome.run_id,
         time=time,
         data={
             "runId": outcome.run_id,
             "status": status,
+            "haltedBy": halt.run_id if halt is not None and halt.active else None,
             "planned": {
                 "deprecate": sum(1 for e in plan.actions() if e.action is Action.DEPRECATE),
                 "delete": sum(1 for e in plan.actions() if e.action is Action.DELETE),
@@ -101,15 +110,42 @@ def run_event(outcome: RunOutcome, *, status: str, time: datetime) -> dict[str, 
     )
 
 
+def halted_event(halt: Halt, *, time: datetime) -> dict[str, Any]:
+    """The alert of the run that tripped the circuit breaker."""
+    return cloud_event(
+        event_id=f"{halt.run_id}:halted",
+        event_type=HALTED_EVENT_TYPE.removeprefix(EVENT_TYPE_ROOT),
+        source=LIFECYCLE_SOURCE,
+        subject=halt.run_id,
+        time=time,
+        data={
+            "runId": halt.run_id,
+            "reason": "circuit-breaker",
+            "message": halt.message,
+            "wouldDelete": len(halt.would_delete),
+            "wouldDeprecate": halt.would_deprecate,
+            "maxDeletionsPerRun": halt.max_deletions_per_run,
+            "acknowledgeWith": f"galleryctl lifecycle ack {halt.run_id}",
+        },
+    )
+
+
 def publish_run(
-    sink: LifecycleEventSink, outcome: RunOutcome, *, status: str, time: datetime
+    sink: LifecycleEventSink,
+    outcome: RunOutcome,
+    status: str,
+    *,
+    time: datetime,
+    halt: Halt | None = None,
+    alerts: Iterable[Mapping[str, Any]] = (),
 ) -> int:
-    """Publish the run's events; a failure is logged, never raised (the audit store has it all
-    and the changes are made). Returns how many were published."""
+    """Publish the run's events (and ``alerts``); a failure is logged, never raised (the audit
+    store has it all and the changes are made). Returns how many were published."""
     published = 0
     for event in [
         *version_events(outcome, time=time),
-        run_event(outcome, status=status, time=time),
+        run_event(outcome, status=status, time=time, halt=halt),
+        *alerts,
     ]:
         try:
             sink.publish(event)

@@ -2,49 +2,54 @@
 
 Azure treats ``endOfLifeDate`` as informational. This module turns it into a state machine:
 
-``ACTIVE`` -> (end of life, or a retention rule) -> ``DEPRECATED`` (excluded from latest, tagged
-``lifecycle=deprecated`` with the time) -> (grace period) -> ``DELETED``.
+``ACTIVE`` -> (end of life, or a retention rule) -> ``DEPRECATED`` (excluded from latest in every
+region, tagged ``lifecycle=deprecated`` with the time) -> (grace period) -> ``DELETED``.
 
 Every run first computes a :class:`Plan` from listings alone (never a GET per version): each entry
-names the action, the version, the rule and the reason. :func:`apply_plan` then touches nothing
-outside the plan. Safety rails, each reported in the plan when it holds a version back:
+names the action, the version, the rule and the reason. ``shared.lifecycle.apply`` then touches
+nothing outside the plan. Safety rails, each reported in the plan when it holds a version back:
 
 * ``protect-tag``: ``lifecycle=hold`` on the gallery, the definition or the version;
 * ``min-keep``: the newest N versions of each definition are kept;
-* ``last-latest``: a definition always keeps a version that "latest" can resolve to;
+* ``last-latest``: in every region where a definition has versions, "latest" keeps a version to
+  resolve to (:mod:`shared.lifecycle.latest`);
 * ``block-deletion-before-eol``: Azure's own ``blockDeletionBeforeEndOfLife`` is respected;
 * ``in-use``: a version referenced by a VM or scale set is not deleted;
-* ``circuit-breaker``: at most N deletions per run; the rest wait for a human.
+* ``circuit-breaker``: more deletions than the cap trips the breaker, and the run halts
+  (:mod:`shared.lifecycle.halt`); deletions an operator acknowledged go at most N per run.
+
+Entries are ordered oldest first (published date, then version order), so whatever a budget cuts
+off is always newer than what it lets through.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from shared.contract.versioning import ImageVersion, InvalidVersion
-from shared.core.errors import PipelineError
+from shared.lifecycle.facts import (
+    GRACE_DAYS_TAG,
+    HOLD,
+    LIFECYCLE_TAG,
+    DefinitionFacts,
+    GalleryFacts,
+    VersionFacts,
+    VersionState,
+    region_key,
+    version_order,
+)
+from shared.lifecycle.latest import LatestServers
 
-logger = logging.getLogger(__name__)
-
-LIFECYCLE_TAG = "lifecycle"
-DEPRECATED_AT_TAG = "lifecycle-deprecated-at"
-GRACE_DAYS_TAG = "lifecycle-grace-days"
-HOLD = "hold"
-DEPRECATED = "deprecated"
 #: Azure's limit of image versions per subscription and region.
 VERSION_QUOTA_PER_REGION = 10_000
 QUOTA_WARNING_RATIO = 0.8
+_UNKNOWN_DATE = datetime.min.replace(tzinfo=UTC)
 
-
-class VersionState(StrEnum):
-    ACTIVE = "active"
-    DEPRECATED = "deprecated"
+AgeKey = tuple[datetime, tuple[int, int, int], str]
 
 
 class Action(StrEnum):
@@ -58,6 +63,8 @@ class Rule(StrEnum):
     MAX_AGE = "max-age"
     MAX_COUNT = "max-count"
     GRACE_PERIOD_OVER = "grace-period-over"
+    #: deprecated, but "latest" may still resolve to it in a region: hide it there too
+    LATEST_NOT_HIDDEN = "latest-not-hidden"
     PROTECT_TAG = "protect-tag"
     MIN_KEEP = "min-keep"
     LAST_LATEST = "last-latest"
@@ -68,60 +75,6 @@ class Rule(StrEnum):
 
 
 @dataclass(frozen=True)
-class VersionFacts:
-    """What one listing row says about an image version (no per-version GET)."""
-
-    id: str
-    name: str
-    region: str
-    target_regions: tuple[str, ...]
-    tags: Mapping[str, str]
-    end_of_life: datetime | None
-    published: datetime | None
-    excluded_from_latest: bool
-    block_deletion_before_end_of_life: bool
-    provisioning_state: str = "Succeeded"
-
-    @property
-    def state(self) -> VersionState:
-        if self.tags.get(LIFECYCLE_TAG, "").lower() == DEPRECATED:
-            return VersionState.DEPRECATED
-        return VersionState.ACTIVE
-
-    @property
-    def held(self) -> bool:
-        return self.tags.get(LIFECYCLE_TAG, "").lower() == HOLD
-
-    @property
-    def deprecated_at(self) -> datetime | None:
-        raw = self.tags.get(DEPRECATED_AT_TAG)
-        if not raw:
-            return None
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            return None
-        # a hand-written tag without an offset is read as UTC (never compare naive with aware)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class DefinitionFacts:
-    id: str
-    name: str
-    tags: Mapping[str, str]
-    versions: tuple[VersionFacts, ...]
-
-
-@dataclass(frozen=True)
-class GalleryFacts:
-    id: str
-    name: str
-    tags: Mapping[str, str]
-    definitions: tuple[DefinitionFacts, ...]
-
-
-@dataclass(frozen=True)
 class LifecyclePolicy:
     """Run-wide settings; the grace period can be overridden per gallery or definition by tag."""
 
@@ -129,6 +82,7 @@ class LifecyclePolicy:
     min_keep_per_definition: int = 1
     max_age_days: int | None = None
     max_versions_per_definition: int | None = None
+    #: The circuit breaker: more deletions than this halts the run (0: never delete).
     max_deletions_per_run: int = 10
     #: Deprecations (ARM updates, throttled like publishing) beyond this wait for the next run,
     #: so the first run over an old gallery does not start thousands of updates at once.
@@ -178,11 +132,15 @@ class Plan:
     policy: LifecyclePolicy
     entries: tuple[PlanEntry, ...]
     quota: tuple[QuotaUsage, ...] = ()
+    #: More deletions than the cap (not counting acknowledged ones): a live run halts.
     circuit_breaker_tripped: bool = False
 
     def actions(self) -> tuple[PlanEntry, ...]:
         """The entries that change something (deprecate or delete), in plan order."""
         return tuple(e for e in self.entries if e.action is not Action.SKIP)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for e in self.entries if e.action is action)
 
     @property
     def quota_warnings(self) -> tuple[QuotaUsage, ...]:
@@ -215,11 +173,9 @@ class Plan:
         }
 
 
-def _version_order(version: VersionFacts) -> tuple[int, int, int]:
-    try:
-        return ImageVersion.parse(version.name).as_tuple
-    except InvalidVersion:
-        return (-1, -1, -1)  # unparsable names sort oldest, and min-keep never protects them
+def _age(version: VersionFacts) -> AgeKey:
+    """Oldest first: published date (unknown counts as oldest), then version order, then id."""
+    return (version.published or _UNKNOWN_DATE, version_order(version.name), version.id.lower())
 
 
 def _grace_days(policy: LifecyclePolicy, gallery: GalleryFacts, definition: DefinitionFacts) -> int:
@@ -233,6 +189,14 @@ def _grace_days(policy: LifecyclePolicy, gallery: GalleryFacts, definition: Defi
 def _subscription_of(resource_id: str) -> str:
     parts = resource_id.strip("/").split("/")
     return parts[1].lower() if len(parts) > 1 and parts[0].lower() == "subscriptions" else ""
+
+
+def _protected_by(gallery: GalleryFacts, definition: DefinitionFacts) -> str:
+    if gallery.tags.get(LIFECYCLE_TAG, "").lower() == HOLD:
+        return f"gallery {gallery.name}"
+    if definition.tags.get(LIFECYCLE_TAG, "").lower() == HOLD:
+        return f"definition {definition.name}"
+    return ""
 
 
 def _expiry(
@@ -251,55 +215,64 @@ def _expiry(
     return None
 
 
+def _transition(
+    version: VersionFacts, rank: int, policy: LifecyclePolicy, now: datetime, grace: timedelta
+) -> tuple[Action, Rule, str] | None:
+    """The move a rule asks of ``version`` now (before any hold), if any."""
+    if version.state is VersionState.ACTIVE:
+        expiry = _expiry(version, rank, policy, now)
+        return None if expiry is None else (Action.DEPRECATE, *expiry)
+    deprecated_at = version.deprecated_at or version.end_of_life or now
+    if now >= deprecated_at + grace:
+        reason = f"deprecated {deprecated_at.isoformat()}, grace of {grace.days} days is over"
+        return Action.DELETE, Rule.GRACE_PERIOD_OVER, reason
+    visible = version.regions_not_hidden
+    if visible:
+        reason = (
+            f"deprecated, but 'latest' may still resolve to it in {', '.join(visible)}: the "
+            "regional excludeFromLatest takes precedence over the version's"
+        )
+        return Action.DEPRECATE, Rule.LATEST_NOT_HIDDEN, reason
+    return None
+
+
 def _plan_definition(
     gallery: GalleryFacts,
     definition: DefinitionFacts,
     policy: LifecyclePolicy,
     now: datetime,
     in_use: frozenset[str],
-) -> list[PlanEntry]:
-    entries: list[PlanEntry] = []
-    if gallery.tags.get(LIFECYCLE_TAG, "").lower() == HOLD:
-        held_by = f"gallery {gallery.name}"
-    elif definition.tags.get(LIFECYCLE_TAG, "").lower() == HOLD:
-        held_by = f"definition {definition.name}"
-    else:
-        held_by = ""
+) -> list[tuple[AgeKey, PlanEntry]]:
+    held_by = _protected_by(gallery, definition)
     grace = timedelta(days=_grace_days(policy, gallery, definition))
-    live = [v for v in definition.versions if v.provisioning_state == "Succeeded"]
-    newest_first = sorted(live, key=_version_order, reverse=True)
-    # versions "latest" may resolve to after this plan; shrinks as we deprecate/delete
-    latest_candidates = {v.id for v in newest_first if not v.excluded_from_latest}
-
-    for rank, version in enumerate(newest_first):
-        if version.state is VersionState.ACTIVE:
-            expiry = _expiry(version, rank, policy, now)
-            if expiry is None:
-                continue
-            action, (rule, reason) = Action.DEPRECATE, expiry
-        else:
-            deprecated_at = version.deprecated_at or version.end_of_life or now
-            if now < deprecated_at + grace:
-                continue
-            action, rule = Action.DELETE, Rule.GRACE_PERIOD_OVER
-            reason = f"deprecated {deprecated_at.isoformat()}, grace of {grace.days} days is over"
-
+    live = [v for v in definition.versions if v.settled]
+    newest_first = sorted(live, key=lambda v: version_order(v.name), reverse=True)
+    rank = {v.id: n for n, v in enumerate(newest_first)}
+    servers = LatestServers(live)
+    found: list[tuple[AgeKey, PlanEntry]] = []
+    # oldest first: when only one of several expired versions can go, the newest one stays
+    for version in sorted(live, key=_age):
+        move = _transition(version, rank[version.id], policy, now, grace)
+        if move is None:
+            continue
+        action, rule, reason = move
         hold = _hold(
             version,
             held_by=held_by,
-            rank=rank,
+            rank=rank[version.id],
             policy=policy,
-            latest_candidates=latest_candidates,
+            servers=servers,
             action=action,
             in_use=in_use,
             now=now,
         )
         if hold is not None:
-            entries.append(PlanEntry(Action.SKIP, version.id, hold[0], f"{hold[1]}; {reason}"))
-            continue
-        latest_candidates.discard(version.id)
-        entries.append(PlanEntry(action, version.id, rule, reason))
-    return entries
+            entry = PlanEntry(Action.SKIP, version.id, hold[0], f"{hold[1]}; {reason}")
+        else:
+            servers.remove(version)
+            entry = PlanEntry(action, version.id, rule, reason)
+        found.append((_age(version), entry))
+    return found
 
 
 def _hold(
@@ -308,7 +281,7 @@ def _hold(
     held_by: str,
     rank: int,
     policy: LifecyclePolicy,
-    latest_candidates: set[str],
+    servers: LatestServers,
     action: Action,
     in_use: frozenset[str],
     now: datetime,
@@ -318,8 +291,10 @@ def _hold(
         return Rule.PROTECT_TAG, f"protected by {LIFECYCLE_TAG}={HOLD} on {held_by or 'version'}"
     if rank < policy.min_keep_per_definition:
         return Rule.MIN_KEEP, f"one of the {policy.min_keep_per_definition} newest versions"
-    if latest_candidates == {version.id}:
-        return Rule.LAST_LATEST, "the only version 'latest' can resolve to"
+    stranded = servers.stranded_by(version)
+    if stranded:
+        where = ", ".join(stranded)
+        return Rule.LAST_LATEST, f"the only version 'latest' can resolve to in {where}"
     if action is Action.DELETE:
         if version.block_deletion_before_end_of_life and (
             version.end_of_life is None or version.end_of_life > now
@@ -330,144 +305,81 @@ def _hold(
     return None
 
 
+def _waiting(entry: PlanEntry, rule: Rule, why: str) -> PlanEntry:
+    return PlanEntry(Action.SKIP, entry.version_id, rule, f"{why}; {entry.reason}")
+
+
+def _limit(
+    ordered: list[PlanEntry], policy: LifecyclePolicy, approved: frozenset[str]
+) -> tuple[tuple[PlanEntry, ...], bool]:
+    """Apply the per-run caps in plan order (oldest first); returns the entries and whether the
+    circuit breaker trips (more unacknowledged deletions than the cap: nothing is cut then, the
+    plan shows everything the run would have deleted, and the run halts)."""
+    cap = policy.max_deletions_per_run
+    deletions = [e for e in ordered if e.action is Action.DELETE]
+    unapproved = sum(1 for e in deletions if e.version_id.lower() not in approved)
+    tripped = 0 < cap < unapproved
+    if cap == 0:
+        cut_reason = "deletions are off (at most 0 per run)"
+    else:
+        cut_reason = f"more than {cap} deletions in one run; the next run continues"
+    budget = policy.max_deprecations_per_run
+    budget_reason = f"more than {budget} deprecations in one run; the next run continues"
+    limited: list[PlanEntry] = []
+    deleting = deprecating = 0
+    for entry in ordered:
+        if entry.action is Action.DELETE and not tripped and deleting >= cap:
+            limited.append(_waiting(entry, Rule.CIRCUIT_BREAKER, cut_reason))
+            continue
+        if entry.action is Action.DEPRECATE and deprecating >= budget:
+            limited.append(_waiting(entry, Rule.DEPRECATION_BUDGET, budget_reason))
+            continue
+        deleting += entry.action is Action.DELETE
+        deprecating += entry.action is Action.DEPRECATE
+        limited.append(entry)
+    return tuple(limited), tripped
+
+
+def _quota(galleries: Iterable[GalleryFacts]) -> tuple[QuotaUsage, ...]:
+    counted: Counter[tuple[str, str]] = Counter()
+    for gallery in galleries:
+        for definition in gallery.definitions:
+            for version in definition.versions:
+                for target in version.target_regions:
+                    counted[(_subscription_of(version.id), region_key(target.name))] += 1
+    return tuple(
+        QuotaUsage(subscription_id=sub, region=region, versions=count)
+        for (sub, region), count in sorted(counted.items())
+    )
+
+
 def build_plan(
     galleries: Iterable[GalleryFacts],
     *,
     policy: LifecyclePolicy,
     now: datetime,
     in_use_version_ids: Iterable[str],
+    approved_deletions: Iterable[str] = (),
 ) -> Plan:
-    """Compute the lifecycle plan. Pure: reads the facts given, changes nothing."""
+    """Compute the lifecycle plan. Pure: reads the facts given, changes nothing.
+
+    ``approved_deletions``: version ids an operator acknowledged in a halt; they do not trip the
+    circuit breaker again, but still go at most ``max_deletions_per_run`` per run."""
+    galleries = tuple(galleries)
     in_use = frozenset(i.lower() for i in in_use_version_ids)
-    entries: list[PlanEntry] = []
-    quota: Counter[tuple[str, str]] = Counter()
-    for gallery in galleries:
-        for definition in gallery.definitions:
-            entries.extend(_plan_definition(gallery, definition, policy, now, in_use))
-            for version in definition.versions:
-                for region in version.target_regions or (version.region,):
-                    key = (_subscription_of(version.id), region.replace(" ", "").lower())
-                    quota[key] += 1
-
-    limited: list[PlanEntry] = []
-    deletions = 0
-    deprecations = 0
-    tripped = False
-    for entry in entries:
-        if entry.action is Action.DELETE and deletions >= policy.max_deletions_per_run:
-            tripped = True
-            limit = policy.max_deletions_per_run
-            limited.append(
-                PlanEntry(
-                    Action.SKIP,
-                    entry.version_id,
-                    Rule.CIRCUIT_BREAKER,
-                    f"more than {limit} deletions in one run; {entry.reason}",
-                )
-            )
-            continue
-        if entry.action is Action.DEPRECATE and deprecations >= policy.max_deprecations_per_run:
-            limited.append(
-                PlanEntry(
-                    Action.SKIP,
-                    entry.version_id,
-                    Rule.DEPRECATION_BUDGET,
-                    f"more than {policy.max_deprecations_per_run} deprecations in one run; "
-                    f"the next run continues; {entry.reason}",
-                )
-            )
-            continue
-        if entry.action is Action.DELETE:
-            deletions += 1
-        if entry.action is Action.DEPRECATE:
-            deprecations += 1
-        limited.append(entry)
-
-    usage = tuple(
-        QuotaUsage(subscription_id=sub, region=region, versions=count)
-        for (sub, region), count in sorted(quota.items())
-    )
+    found = [
+        item
+        for gallery in galleries
+        for definition in gallery.definitions
+        for item in _plan_definition(gallery, definition, policy, now, in_use)
+    ]
+    ordered = [entry for _, entry in sorted(found, key=lambda item: item[0])]
+    approved = frozenset(i.lower() for i in approved_deletions)
+    entries, tripped = _limit(ordered, policy, approved)
     return Plan(
         created_at=now,
         policy=policy,
-        entries=tuple(limited),
-        quota=usage,
+        entries=entries,
+        quota=_quota(galleries),
         circuit_breaker_tripped=tripped,
     )
-
-
-class GalleryWriter(Protocol):
-    """The two changes a lifecycle run makes (an adapter over azure-mgmt-compute)."""
-
-    def deprecate(self, version_id: str, *, tags: Mapping[str, str], replicas: int | None) -> None:
-        """Exclude the version from latest everywhere and merge ``tags`` into its tags."""
-        ...
-
-    def delete(self, version_id: str) -> None:
-        """Start the deletion of the version (do not wait for it to finish)."""
-        ...
-
-
-class AuditStore(Protocol):
-    def write_run(self, run_id: str, document: Mapping[str, Any]) -> None: ...
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    plan: Plan
-    done: list[PlanEntry] = field(default_factory=list)
-    failed: list[tuple[PlanEntry, str]] = field(default_factory=list)
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "runId": self.run_id,
-            "plan": self.plan.to_document(),
-            "outcome": {
-                "done": [e.to_document() for e in self.done],
-                "failed": [{**e.to_document(), "error": error} for e, error in self.failed],
-            },
-        }
-
-
-def apply_plan(
-    plan: Plan,
-    *,
-    run_id: str,
-    writer: GalleryWriter,
-    audit: AuditStore,
-    pace: Callable[[], None] = lambda: None,
-) -> RunOutcome:
-    """Carry out exactly the plan's actions (none in dry-run) and write plan + outcome to audit.
-
-    ``pace`` is called before every delete, to stay under the delete throttling bucket.
-    A failed action is recorded and the run goes on; nothing outside the plan is touched.
-    """
-    outcome = RunOutcome(run_id=run_id, plan=plan)
-    if not plan.policy.dry_run:
-        stamp = plan.created_at.isoformat()
-        for entry in plan.actions():
-            try:
-                if entry.action is Action.DEPRECATE:
-                    writer.deprecate(
-                        entry.version_id,
-                        tags={LIFECYCLE_TAG: DEPRECATED, DEPRECATED_AT_TAG: stamp},
-                        replicas=plan.policy.deprecated_replica_count,
-                    )
-                else:
-                    pace()
-                    writer.delete(entry.version_id)
-            except PipelineError as exc:
-                outcome.failed.append((entry, exc.message))
-                logger.warning(
-                    "lifecycle action failed",
-                    extra={"run_id": run_id, "version": entry.version_id, "error": exc.reason},
-                )
-                continue
-            outcome.done.append(entry)
-            logger.info(
-                "lifecycle action done",
-                extra={"run_id": run_id, "version": entry.version_id, "action": entry.action},
-            )
-    audit.write_run(run_id, outcome.to_document())
-    return outcome

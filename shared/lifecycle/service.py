@@ -1,19 +1,14 @@
-"""One lifecycle run: gather facts -> plan -> write the plan -> apply (unless dry-run) -> outcome.
+"""One lifecycle run: gather facts -> plan -> write the plan -> apply (unless dry-run or halted).
 
-Domain orchestration over ports only (:class:`GalleryInventory`, and ``GalleryWriter`` and
-``AuditStore`` from :mod:`shared.lifecycle.plan`); the Azure adapters live in ``shared/adapters``.
+Domain orchestration over ports only (:class:`~shared.lifecycle.inventory.GalleryInventory`,
+``GalleryWriter`` and ``AuditStore`` from :mod:`shared.lifecycle.apply`, the halt document of
+:mod:`shared.lifecycle.halt`); the Azure adapters live in ``shared/adapters``. Which galleries and
+which consumers are read: :mod:`shared.lifecycle.inventory`. If the in-use scan fails, the run
+fails: a deletion is never a guess.
 
-Which galleries: the ``GALLERY_ALLOWED_TARGET_GALLERIES`` patterns (``sub/rg/gallery``, ``*`` for
-one whole part). ``sub/rg/gallery`` is read directly; ``sub/rg/*`` lists the resource group's
-galleries and ``sub/*/...`` the subscription's. A pattern whose subscription is ``*`` cannot be
-enumerated without reading every subscription the identity can see: it is skipped, and the skip
-is reported in the plan output and the audit document (give the subscription explicitly).
-
-The in-use guard reads every VM and scale-set model in the configured subscriptions (default: the
-target galleries' subscriptions). A reference to an exact version holds that version; a reference
-to the definition or to ``.../versions/latest`` holds the version "latest" resolves to now (and
-the VM's ``exactVersion``, when ARM reports it). If that scan fails, the run fails: a deletion is
-never a guess.
+A live run whose plan trips the circuit breaker halts (changes nothing, records why, alerts), and
+so does every later run until an operator acknowledges the halting run (``galleryctl lifecycle
+ack``). A dry run never halts anything; it reports a halt in force, and a trip it would cause.
 """
 
 from __future__ import annotations
@@ -22,27 +17,27 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from shared.contract.versioning import ImageVersion, InvalidVersion
 from shared.core.errors import PipelineError
 from shared.core.settings import LifecycleSettings
-from shared.lifecycle.events import LifecycleEventSink, publish_run
-from shared.lifecycle.plan import (
-    AuditStore,
-    DefinitionFacts,
-    GalleryFacts,
-    GalleryWriter,
-    LifecyclePolicy,
-    Plan,
-    RunOutcome,
-    apply_plan,
-    build_plan,
+from shared.lifecycle.apply import AuditStore, GalleryWriter, RunOutcome, apply_plan
+from shared.lifecycle.events import LifecycleEventSink, halted_event, publish_run
+from shared.lifecycle.facts import GalleryFacts
+from shared.lifecycle.halt import Halt, HaltRegistry, waiting_for_next_run
+from shared.lifecycle.inventory import (
+    GalleryInventory,
+    GalleryRef,
+    GalleryScope,
+    ImageReference,
+    gallery_scope,
+    in_use_versions,
 )
+from shared.lifecycle.plan import LifecyclePolicy, Plan, build_plan
 
 logger = logging.getLogger(__name__)
 
@@ -50,113 +45,6 @@ logger = logging.getLogger(__name__)
 DELETE_WINDOW_SECONDS = 180.0
 #: At most this many consumers are listed per in-use version in the audit document.
 CONSUMERS_SHOWN = 20
-
-
-@dataclass(frozen=True)
-class GalleryRef:
-    subscription_id: str
-    resource_group: str
-    name: str
-
-    @property
-    def id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.Compute/galleries/{self.name}"
-        )
-
-    def __str__(self) -> str:
-        return f"{self.subscription_id}/{self.resource_group}/{self.name}"
-
-
-@dataclass(frozen=True)
-class GallerySearch:
-    """Galleries to enumerate: a whole subscription, or one resource group, optionally by name."""
-
-    subscription_id: str
-    resource_group: str | None
-    name: str | None
-    pattern: str
-
-
-@dataclass(frozen=True)
-class GalleryScope:
-    """What the target-gallery patterns mean for a lifecycle run."""
-
-    galleries: tuple[GalleryRef, ...] = ()
-    searches: tuple[GallerySearch, ...] = ()
-    #: pattern -> why it cannot be enumerated
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def subscriptions(self) -> tuple[str, ...]:
-        found = [g.subscription_id for g in self.galleries]
-        found += [s.subscription_id for s in self.searches]
-        return tuple(dict.fromkeys(s.lower() for s in found))
-
-
-def gallery_scope(patterns: Iterable[str]) -> GalleryScope:
-    """Classify ``sub/rg/gallery`` patterns (``*`` = any one part) into reads and listings."""
-    galleries: list[GalleryRef] = []
-    searches: list[GallerySearch] = []
-    skipped: list[tuple[str, str]] = []
-    for pattern in patterns:
-        parts = [p.strip() for p in pattern.strip().strip("/").split("/")]
-        if len(parts) != 3 or not all(parts):
-            skipped.append((pattern, "expected <subscriptionId>/<resourceGroup>/<gallery>"))
-            continue
-        sub, group, name = parts
-        if "*" in sub:
-            skipped.append(
-                (pattern, "a '*' subscription cannot be enumerated; name the subscription")
-            )
-        elif "*" in group:
-            searches.append(GallerySearch(sub, None, None if name == "*" else name, pattern))
-        elif "*" in name:
-            searches.append(GallerySearch(sub, group, None, pattern))
-        else:
-            galleries.append(GalleryRef(sub, group, name))
-    return GalleryScope(tuple(galleries), tuple(searches), tuple(skipped))
-
-
-@dataclass(frozen=True)
-class GalleryHeader:
-    id: str
-    name: str
-    tags: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class ImageReference:
-    """A VM or scale-set model that names a gallery image (by version, by definition, or latest)."""
-
-    consumer_id: str
-    image_id: str
-    exact_version: str | None = None
-
-
-class GalleryInventory(Protocol):
-    """The reading side of a lifecycle run (an adapter over ARM list calls)."""
-
-    def find_galleries(self, search: GallerySearch) -> Iterator[GalleryRef]:
-        """Galleries in the subscription (or resource group) that ``search`` names."""
-        ...
-
-    def gallery(self, ref: GalleryRef) -> GalleryHeader | None:
-        """The gallery's tags, or ``None`` when it does not exist."""
-        ...
-
-    def definitions(self, ref: GalleryRef) -> Iterator[DefinitionFacts]:
-        """Every definition with its versions, page by page (one version list per definition)."""
-        ...
-
-    def image_references(self, subscription_id: str) -> Iterator[ImageReference]:
-        """Gallery image references of every VM and scale-set model in the subscription."""
-        ...
-
-    def arm_calls(self) -> Mapping[str, int]:
-        """ARM requests sent so far, by kind (``"LIST versions"``...)."""
-        ...
 
 
 class DeletePacer:
@@ -211,50 +99,6 @@ def policy_from_settings(settings: LifecycleSettings) -> LifecyclePolicy:
     )
 
 
-def _order(name: str) -> tuple[int, int, int]:
-    try:
-        return ImageVersion.parse(name).as_tuple
-    except InvalidVersion:
-        return (-1, -1, -1)
-
-
-def _latest(definition: DefinitionFacts) -> str | None:
-    """The version id "latest" resolves to now: the highest version not excluded from latest."""
-    candidates = [
-        v
-        for v in definition.versions
-        if v.provisioning_state == "Succeeded" and not v.excluded_from_latest
-    ]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda v: _order(v.name)).id
-
-
-def in_use_versions(
-    references: Iterable[ImageReference], galleries: Sequence[GalleryFacts]
-) -> dict[str, list[str]]:
-    """Version id (lower-cased) -> the VMs and scale sets that hold it."""
-    definitions = {d.id.lower(): d for g in galleries for d in g.definitions}
-    held: dict[str, list[str]] = defaultdict(list)
-    for reference in references:
-        image = reference.image_id.strip().rstrip("/").lower()
-        head, marker, version = image.rpartition("/versions/")
-        definition_id = head if marker else image
-        targets: list[str] = []
-        if marker and version != "latest":
-            targets.append(image)
-        else:
-            facts = definitions.get(definition_id)
-            latest = _latest(facts) if facts is not None else None
-            if latest is not None:
-                targets.append(latest.lower())
-        if reference.exact_version:
-            targets.append(f"{definition_id}/versions/{reference.exact_version.lower()}")
-        for target in dict.fromkeys(targets):
-            held[target].append(reference.consumer_id)
-    return dict(held)
-
-
 @dataclass
 class LifecycleSnapshot:
     """Everything a run knows before it acts: the plan and the context it was made in."""
@@ -267,10 +111,18 @@ class LifecycleSnapshot:
     subscriptions_scanned: list[str] = field(default_factory=list)
     in_use: dict[str, list[str]] = field(default_factory=dict)
     arm_calls: dict[str, int] = field(default_factory=dict)
+    #: The latest halt when planning (active or acknowledged), then the one in force for the run.
+    halt: Halt | None = None
+    #: ``dry-run``, ``applied`` or ``halted`` once the run is over.
+    status: str = "planned"
 
     @property
     def arm_calls_total(self) -> int:
         return sum(self.arm_calls.values())
+
+    @property
+    def halted(self) -> bool:
+        return self.halt is not None and self.halt.active
 
     def context_document(self) -> dict[str, Any]:
         return {
@@ -284,21 +136,28 @@ class LifecycleSnapshot:
             "armCalls": {"total": self.arm_calls_total, "byKind": self.arm_calls},
         }
 
+    def halt_document(self) -> dict[str, Any] | None:
+        """The halt block of the run's document (``None`` unless the lifecycle is halted)."""
+        return self.halt.to_document() if self.halted and self.halt is not None else None
+
 
 class _ContextAudit:
-    """Adds the run's status and context to every document the domain writes."""
+    """Adds the run's status, halt and context to every document the domain writes."""
 
     def __init__(
-        self, inner: AuditStore, status: str, context: Callable[[], Mapping[str, Any]]
+        self,
+        inner: AuditStore,
+        snapshot: LifecycleSnapshot,
+        context: Callable[[], Mapping[str, Any]],
     ) -> None:
         self._inner = inner
-        self.status = status
+        self._snapshot = snapshot
         self._context = context
 
     def write_run(self, run_id: str, document: Mapping[str, Any]) -> None:
-        self._inner.write_run(
-            run_id, {**document, "status": self.status, "context": dict(self._context())}
-        )
+        extra = {"status": self._snapshot.status, "context": dict(self._context())}
+        halt = self._snapshot.halt_document()
+        self._inner.write_run(run_id, {**document, **extra, **({"halt": halt} if halt else {})})
 
 
 def new_run_id() -> str:
@@ -306,7 +165,11 @@ def new_run_id() -> str:
 
 
 class LifecycleService:
-    """Plans and applies one lifecycle run over the target galleries."""
+    """Plans and applies one lifecycle run over the target galleries.
+
+    ``halts`` keeps the halt between runs (production: ``halt.json`` in the audit store). Without
+    it, a run over the deletion cap still halts itself, but later runs are not held back.
+    """
 
     def __init__(
         self,
@@ -321,6 +184,7 @@ class LifecycleService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         run_ids: Callable[[], str] = new_run_id,
         events: LifecycleEventSink | None = None,
+        halts: HaltRegistry | None = None,
     ) -> None:
         self.inventory = inventory
         self.writer = writer
@@ -332,6 +196,7 @@ class LifecycleService:
         self._clock = clock
         self._run_ids = run_ids
         self.events = events
+        self.halts = halts
 
     # ---------------------------------------------------------------- gathering
     def _gallery_refs(self) -> Iterator[GalleryRef]:
@@ -355,11 +220,7 @@ class LifecycleService:
                 snapshot.galleries_missing.append(ref.id)
                 continue
             definitions = tuple(self.inventory.definitions(ref))
-            galleries.append(
-                GalleryFacts(
-                    id=header.id, name=header.name, tags=header.tags, definitions=definitions
-                )
-            )
+            galleries.append(GalleryFacts(header.id, header.name, header.tags, definitions))
             snapshot.galleries_read.append(header.id)
             logger.info(
                 "gallery read",
@@ -371,8 +232,15 @@ class LifecycleService:
             )
         return galleries
 
+    def _consumers(self, snapshot: LifecycleSnapshot, galleries: list[GalleryFacts]) -> None:
+        references: list[ImageReference] = []
+        for subscription in self.in_use_subscriptions or self.scope.subscriptions:
+            references.extend(self.inventory.image_references(subscription))
+            snapshot.subscriptions_scanned.append(subscription)
+        snapshot.in_use = in_use_versions(references, galleries)
+
     def plan(self, *, dry_run: bool | None = None) -> LifecycleSnapshot:
-        """Read the galleries and the consumers, and compute the plan. Changes nothing."""
+        """Read the halt, the galleries and the consumers, and compute the plan. Changes nothing."""
         policy = (
             self.policy if dry_run is None else dataclasses.replace(self.policy, dry_run=dry_run)
         )
@@ -381,18 +249,18 @@ class LifecycleService:
             run_id=self._run_ids(),
             plan=Plan(created_at=now, policy=policy, entries=()),
             scope=self.scope,
+            halt=self.halts.current() if self.halts is not None else None,
         )
         for pattern, reason in self.scope.skipped:
             logger.warning("target pattern skipped: %s (%s)", pattern, reason)
         galleries = self._gather(snapshot)
-        subscriptions = self.in_use_subscriptions or self.scope.subscriptions
-        references: list[ImageReference] = []
-        for subscription in subscriptions:
-            references.extend(self.inventory.image_references(subscription))
-            snapshot.subscriptions_scanned.append(subscription)
-        snapshot.in_use = in_use_versions(references, galleries)
+        self._consumers(snapshot, galleries)
         snapshot.plan = build_plan(
-            galleries, policy=policy, now=now, in_use_version_ids=snapshot.in_use.keys()
+            galleries,
+            policy=policy,
+            now=now,
+            in_use_version_ids=snapshot.in_use.keys(),
+            approved_deletions=snapshot.halt.approved_deletions if snapshot.halt else (),
         )
         snapshot.arm_calls = dict(self.inventory.arm_calls())
         for usage in snapshot.plan.quota_warnings:
@@ -405,10 +273,9 @@ class LifecycleService:
         return snapshot
 
     # ---------------------------------------------------------------- running
-    def run(self, *, dry_run: bool | None = None) -> tuple[LifecycleSnapshot, RunOutcome]:
-        """Plan, write the plan to the audit store, apply it (unless dry-run), write the outcome."""
+    def _plan_or_record_failure(self, dry_run: bool | None) -> LifecycleSnapshot:
         try:
-            snapshot = self.plan(dry_run=dry_run)
+            return self.plan(dry_run=dry_run)
         except PipelineError as exc:
             run_id = self._run_ids()
             self.audit.write_run(
@@ -423,18 +290,54 @@ class LifecycleService:
             )
             logger.error("lifecycle run failed before planning", extra={"run_id": run_id})
             raise
+
+    def _decide(self, snapshot: LifecycleSnapshot) -> list[dict[str, Any]]:
+        """Set the run's status (and the halt in force); returns the alerts to publish."""
         plan = snapshot.plan
-        context = snapshot.context_document()
+        if not plan.policy.dry_run and self.halts is not None and not snapshot.halted:
+            latest = self.halts.current()  # another run may have halted since this one planned
+            if latest is not None and latest.active:
+                snapshot.halt = latest
+        if plan.policy.dry_run:
+            snapshot.status = "dry-run"
+        elif snapshot.halted:
+            snapshot.status = "halted"
+        elif plan.circuit_breaker_tripped:
+            snapshot.status = "halted"
+            halt = Halt.of_plan(snapshot.run_id, plan)
+            created = True
+            if self.halts is not None:
+                halt, created = self.halts.trip(halt)
+            snapshot.halt = halt
+            if created:
+                return [halted_event(halt, time=self._clock())]
+        else:
+            snapshot.status = "applied"
+        return []
+
+    def _spend_approval(self, snapshot: LifecycleSnapshot) -> None:
+        halt = snapshot.halt
+        if self.halts is None or halt is None or snapshot.status != "applied":
+            return
+        approved = halt.approved_deletions
+        if approved and not approved & waiting_for_next_run(snapshot.plan):
+            self.halts.spend_approval(snapshot.run_id)
+
+    def run(self, *, dry_run: bool | None = None) -> tuple[LifecycleSnapshot, RunOutcome]:
+        """Plan, write the plan to the audit store, apply it (unless dry-run or halted), write
+        the outcome, publish the events."""
+        snapshot = self._plan_or_record_failure(dry_run)
+        plan = snapshot.plan
         self.audit.write_run(
             snapshot.run_id,
             {
                 "runId": snapshot.run_id,
                 "plan": plan.to_document(),
                 "status": "planned",
-                "context": context,
+                "context": snapshot.context_document(),
             },
         )
-        final_status = "dry-run" if plan.policy.dry_run else "applied"
+        alerts = self._decide(snapshot)
 
         def final_context() -> dict[str, Any]:
             snapshot.arm_calls = dict(self.inventory.arm_calls())  # planning + applying
@@ -444,21 +347,34 @@ class LifecycleService:
             plan,
             run_id=snapshot.run_id,
             writer=self.writer,
-            audit=_ContextAudit(self.audit, final_status, final_context),
+            audit=_ContextAudit(self.audit, snapshot, final_context),
             pace=self.pacer.wait,
+            halted=snapshot.status == "halted",
         )
+        self._spend_approval(snapshot)
         if self.events is not None:
-            publish_run(self.events, outcome, status=final_status, time=self._clock())
-        logger.info(
-            "lifecycle run finished",
-            extra={
-                "run_id": snapshot.run_id,
-                "status": final_status,
-                "planned": len(plan.actions()),
-                "done": len(outcome.done),
-                "failed": len(outcome.failed),
-                "circuit_breaker": plan.circuit_breaker_tripped,
-                "arm_calls": snapshot.arm_calls_total,
-            },
-        )
+            publish_run(
+                self.events,
+                outcome,
+                snapshot.status,
+                time=self._clock(),
+                halt=snapshot.halt,
+                alerts=alerts,
+            )
+        self._log_finish(snapshot, outcome)
         return snapshot, outcome
+
+    def _log_finish(self, snapshot: LifecycleSnapshot, outcome: RunOutcome) -> None:
+        fields = {
+            "run_id": snapshot.run_id,
+            "status": snapshot.status,
+            "planned": len(snapshot.plan.actions()),
+            "done": len(outcome.done),
+            "failed": len(outcome.failed),
+            "circuit_breaker": snapshot.plan.circuit_breaker_tripped,
+            "arm_calls": snapshot.arm_calls_total,
+        }
+        if snapshot.status == "halted" and snapshot.halt is not None:
+            logger.error("lifecycle halted: %s", snapshot.halt.message, extra=fields)
+        else:
+            logger.info("lifecycle run finished", extra=fields)

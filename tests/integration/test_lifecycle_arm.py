@@ -2,11 +2,13 @@
 
 The seeded gallery covers the acceptance list of issue 6: past end of life; protected; in use by a
 scale set; the last one remaining; blocked before end of life; plus the outcome equal to the plan,
-the circuit breaker and dry-run. Each test compares the simulator's state before and after.
+the circuit breaker (a halt, then an acknowledgement) and dry-run. Each test compares the
+simulator's state before and after. Latest per region: ``test_lifecycle_regions.py``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,10 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from shared.adapters.blob_audit_store import BlobAuditStore
 from shared.adapters.gallery_inventory import arm_lifecycle_adapters
 from shared.core.settings import SettingName, Settings
-from shared.lifecycle.plan import DEPRECATED_AT_TAG, Action, LifecyclePolicy, Rule, apply_plan
+from shared.lifecycle.apply import apply_plan
+from shared.lifecycle.facts import DEPRECATED_AT_TAG
+from shared.lifecycle.halt import HaltRegistry
+from shared.lifecycle.plan import Action, LifecyclePolicy, Rule
 from shared.lifecycle.service import DeletePacer, LifecycleService
 from tests.conftest import AzuriteInstance
 from tests.devstack.armsim.conftest import (
@@ -68,9 +73,12 @@ def version(
     excluded: bool = False,
     block: bool = False,
     replicas: int = 1,
+    region_excluded: bool = False,
 ) -> dict[str, Any]:
+    """``excluded``: the version's flag; ``region_excluded``: its region's (as builds send it)."""
+    region = {"name": LOCATION, "regionalReplicaCount": replicas}
     profile: dict[str, Any] = {
-        "targetRegions": [{"name": LOCATION, "regionalReplicaCount": replicas}],
+        "targetRegions": [{**region, "excludeFromLatest": region_excluded}],
         "excludeFromLatest": excluded,
         "publishedDate": iso(-90),
     }
@@ -91,9 +99,10 @@ def version(
 
 
 def deprecated(image: str, name: str, *, days_ago: float = 30, **kwargs: Any) -> dict[str, Any]:
+    """Deprecated as the lifecycle does it: excluded from latest at the version and its region."""
     tags = {"lifecycle": "deprecated", DEPRECATED_AT_TAG: iso(-days_ago), "owner": "team-a"}
     kwargs.setdefault("eol_days", -days_ago)
-    return version(image, name, tags=tags, excluded=True, **kwargs)
+    return version(image, name, tags=tags, excluded=True, region_excluded=True, **kwargs)
 
 
 def seed_acceptance_gallery(sim: ArmSim) -> None:
@@ -120,7 +129,7 @@ def seed_acceptance_gallery(sim: ArmSim) -> None:
         version("last", "1.0.0", eol_days=-10),
         # the only version "latest" can resolve to -> skip (last-latest)
         version("lastlatest", "1.0.0", eol_days=-10),
-        version("lastlatest", "2.0.0", eol_days=60, excluded=True),
+        version("lastlatest", "2.0.0", eol_days=60, excluded=True, region_excluded=True),
         # deprecated, grace over, blockDeletionBeforeEndOfLife and end of life ahead -> skip
         deprecated("blocked", "1.0.0", eol_days=10, block=True),
         version("blocked", "2.0.0"),
@@ -169,6 +178,7 @@ class Harness:
             f"audit-{uuid.uuid4().hex[:12]}"
         )
         self.audit = BlobAuditStore(lambda: self.container)
+        self.halts = HaltRegistry(self.audit.documents(), clock=lambda: datetime.now(UTC))
         self.compute: ComputeManagementClient = make_client(sim, credential)
 
     def service(
@@ -182,6 +192,7 @@ class Harness:
             policy=LifecyclePolicy(**policy),
             target_patterns=patterns or (f"{SUBSCRIPTION}/{RESOURCE_GROUP}/{GALLERY}",),
             pacer=DeletePacer(50),
+            halts=self.halts,
         )
 
     def state(self) -> dict[str, dict[str, Any]]:
@@ -286,31 +297,47 @@ def test_apply_does_exactly_the_plan_and_the_outcome_equals_it(harness: Harness)
     assert document["context"]["armCalls"]["total"] == harness.counter.total
 
 
-def test_circuit_breaker_stops_before_deleting_beyond_it(harness: Harness) -> None:
+def test_circuit_breaker_halts_the_run_until_acknowledged(harness: Harness) -> None:
     harness.sim.seed(
         {"id": GALLERY_ID, "location": LOCATION, "properties": {}},
         definition("bulk"),
         *(deprecated("bulk", f"1.{n}.0") for n in range(5)),
-        version("bulk", "2.0.0"),
+        version("bulk", "2.0.0", eol_days=-1),
+        version("bulk", "3.0.0"),
     )
     before = harness.state()
     snapshot, outcome = harness.service(dry_run=False, max_deletions_per_run=2).run()
-    plan = snapshot.plan
-    assert plan.circuit_breaker_tripped
-    assert [(short(e.version_id), e.action, e.rule) for e in plan.entries] == [
-        ("bulk/1.4.0", Action.DELETE, Rule.GRACE_PERIOD_OVER),
-        ("bulk/1.3.0", Action.DELETE, Rule.GRACE_PERIOD_OVER),
-        ("bulk/1.2.0", Action.SKIP, Rule.CIRCUIT_BREAKER),
-        ("bulk/1.1.0", Action.SKIP, Rule.CIRCUIT_BREAKER),
-        ("bulk/1.0.0", Action.SKIP, Rule.CIRCUIT_BREAKER),
+    assert snapshot.plan.circuit_breaker_tripped
+    assert snapshot.status == "halted"
+    assert outcome.done == [] and harness.writes() == {}  # no deletion, no deprecation
+    assert harness.state() == before
+    [document] = harness.audit_documents()
+    assert document["status"] == "halted"
+    assert document["halt"]["runId"] == snapshot.run_id
+    assert len(document["halt"]["wouldDelete"]) == 5
+    assert document["halt"]["wouldDeprecate"] == 1
+    assert document["halt"]["maxDeletionsPerRun"] == 2
+    halt = json.loads(harness.container.download_blob("halt.json").readall())
+    assert (halt["state"], halt["runId"]) == ("halted", snapshot.run_id)
+
+    again, _ = harness.service(dry_run=False, max_deletions_per_run=2).run()
+    assert again.status == "halted" and again.halt is not None
+    assert again.halt.run_id == snapshot.run_id and harness.writes() == {}
+
+    harness.halts.acknowledge(snapshot.run_id, by="ops", runs=harness.audit)
+    after_ack, outcome = harness.service(dry_run=False, max_deletions_per_run=2).run()
+    assert after_ack.status == "applied"
+    assert [(short(e.version_id), e.action) for e in outcome.done] == [
+        ("bulk/1.0.0", Action.DELETE),  # oldest first: published together, then version order
+        ("bulk/1.1.0", Action.DELETE),
+        ("bulk/2.0.0", Action.DEPRECATE),
     ]
-    assert [short(e.version_id) for e in outcome.done] == ["bulk/1.4.0", "bulk/1.3.0"]
-    assert harness.writes() == {"DeleteGalleryImageVersion": 2}
-    after = harness.state()
-    for name in ("bulk/1.4.0", "bulk/1.3.0"):
-        assert after.pop(name, {"state": "Deleting"})["state"] == "Deleting"
-        del before[name]
-    assert after == before
+    waiting = [e for e in after_ack.plan.entries if e.rule is Rule.CIRCUIT_BREAKER]
+    assert [short(e.version_id) for e in waiting] == ["bulk/1.2.0", "bulk/1.3.0", "bulk/1.4.0"]
+    assert harness.writes() == {
+        "DeleteGalleryImageVersion": 2,
+        "CreateUpdateGalleryImageVersion": 1,
+    }
 
 
 def test_a_hold_tag_set_after_planning_wins(harness: Harness) -> None:
@@ -339,7 +366,7 @@ def test_in_use_guard_resolves_latest_references(harness: Harness) -> None:
         definition("app"),
         version("app", "1.0.0"),
         version("app", "1.1.0"),
-        version("app", "2.0.0", excluded=True),
+        version("app", "2.0.0", excluded=True, region_excluded=True),
         {
             "id": f"{PROVIDER}/Microsoft.Compute/virtualMachines/vm1",
             "location": LOCATION,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -12,9 +13,17 @@ from azure.storage.blob import BlobServiceClient
 from shared import composition
 from shared.cli.__main__ import main as galleryctl
 from shared.core.settings import SettingName
+from shared.lifecycle.halt import HALT_KEY
 from tests.conftest import AzuriteInstance
 from tests.devstack.armsim.conftest import RESOURCE_GROUP, SUBSCRIPTION, ArmSim
-from tests.integration.test_lifecycle_arm import EXPECTED, GALLERY, seed_acceptance_gallery
+from tests.integration.test_lifecycle_arm import (
+    EXPECTED,
+    GALLERY,
+    definition,
+    deprecated,
+    seed_acceptance_gallery,
+    version,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +116,61 @@ def test_apply_for_real_when_dry_run_is_off(
     assert "done    deprecate lifegal/eol/1.0.0" in out
     assert "done    delete    lifegal/grace/1.0.0" in out
     assert _writes(fresh) == 2
+
+
+def test_ack_of_an_unknown_run_fails_with_exit_4(
+    app_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert galleryctl(["lifecycle", "ack", "0123456789ab"]) == 4
+    assert "no lifecycle run '0123456789ab'" in capsys.readouterr().err
+
+
+def test_a_halted_run_waits_for_an_acknowledgement_that_records_who_and_when(
+    app_env: str,
+    fresh: ArmSim,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    fresh.seed(definition("bulk"), *(deprecated("bulk", f"1.{n}.0") for n in range(4)))
+    fresh.seed(version("bulk", "2.0.0"))
+    settings_file = tmp_path / "local.settings.json"
+    settings_file.write_text(
+        json.dumps(
+            {
+                "Values": {
+                    SettingName.LIFECYCLE_DRY_RUN: "false",
+                    SettingName.LIFECYCLE_MAX_DELETIONS_PER_RUN: "2",
+                }
+            }
+        )
+    )
+    for name in (SettingName.LIFECYCLE_DRY_RUN, SettingName.LIFECYCLE_MAX_DELETIONS_PER_RUN):
+        monkeypatch.setenv(name, "")  # registered: what --settings exports is undone afterwards
+        monkeypatch.delenv(name)
+    settings = ["--settings", str(settings_file)]
+
+    assert galleryctl(["lifecycle", "apply", "--yes", "--json", *settings]) == 5
+    halted = json.loads(capsys.readouterr().out)
+    run_id = halted["runId"]
+    assert halted["status"] == "halted" and halted["halt"]["runId"] == run_id
+    assert _writes(fresh) == 0  # 5 deletions planned, the cap is 2: nothing at all is done
+
+    assert galleryctl(["lifecycle", "apply", "--yes", *settings]) == 5
+    out = capsys.readouterr().out
+    assert f"halted by run {run_id}" in out
+    assert f"galleryctl lifecycle ack {run_id}" in out
+    assert _writes(fresh) == 0
+
+    assert galleryctl(["lifecycle", "ack", run_id, "--by", "alice", *settings]) == 0
+    assert f"run {run_id} acknowledged by alice" in capsys.readouterr().out
+    stored = composition.lifecycle_audit().documents().read(HALT_KEY)  # halt.json in app_env
+    assert stored is not None
+    halt = stored[0]
+    assert halt["runId"] == run_id and halt["acknowledgedBy"] == "alice"
+    assert halt["acknowledgedAt"]
+
+    assert galleryctl(["lifecycle", "apply", "--yes", *settings]) == 0
+    calls = fresh.admin("GET", "/admin/stats")["armCalls"]
+    assert calls["DeleteGalleryImageVersion"] == 2  # the cap, oldest first
+    assert calls["CreateUpdateGalleryImageVersion"] == 1  # eol/1.0.0 deprecated

@@ -31,11 +31,11 @@ def test_an_applied_run_publishes_each_action_and_a_summary() -> None:
 
     types = [e["type"] for e in sink.events]
     assert types == [
+        VERSION_EVENT_PREFIX + "deleted",  # plan order: oldest first
         VERSION_EVENT_PREFIX + "deprecated",
-        VERSION_EVENT_PREFIX + "deleted",
         RUN_EVENT_TYPE,
     ]
-    deprecated, deleted, summary = sink.events
+    deleted, deprecated, summary = sink.events
     assert deprecated["subject"].endswith("/versions/1.1.0")
     assert deprecated["data"]["rule"] == "end-of-life" and deprecated["specversion"] == "1.0"
     assert deleted["subject"].endswith("/versions/1.0.0")

@@ -9,19 +9,16 @@ from typing import Any
 import pytest
 
 from shared.core.errors import TransientError
-from shared.lifecycle.plan import (
+from shared.lifecycle.apply import apply_plan
+from shared.lifecycle.facts import (
     DEPRECATED_AT_TAG,
     GRACE_DAYS_TAG,
-    Action,
     DefinitionFacts,
     GalleryFacts,
-    LifecyclePolicy,
-    Plan,
-    Rule,
+    RegionFacts,
     VersionFacts,
-    apply_plan,
-    build_plan,
 )
+from shared.lifecycle.plan import Action, LifecyclePolicy, Plan, Rule, build_plan
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DEF_ID = "/subscriptions/sub1/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/d"
@@ -35,13 +32,14 @@ def version(
     excluded: bool = False,
     block: bool = False,
     published_days_ago: float = 30,
-    regions: tuple[str, ...] = ("East US",),
+    regions: tuple[str | RegionFacts, ...] = ("East US",),
 ) -> VersionFacts:
+    """``regions``: names (no regional flag stated) or :class:`RegionFacts`."""
     return VersionFacts(
         id=f"{DEF_ID}/versions/{name}",
         name=name,
         region="eastus",
-        target_regions=regions,
+        regions=tuple(r if isinstance(r, RegionFacts) else RegionFacts(r) for r in regions),
         tags=dict(tags or {}),
         end_of_life=NOW + timedelta(days=eol_days) if eol_days is not None else None,
         published=NOW - timedelta(days=published_days_ago),
@@ -179,14 +177,46 @@ def test_max_age_and_max_count_retention() -> None:
     }
 
 
-def test_circuit_breaker_limits_deletions_and_reports_the_rest() -> None:
+def test_more_deletions_than_the_cap_trip_the_breaker_and_show_all_of_them() -> None:
     old = [deprecated(f"1.{n}.0", days_ago=30, eol_days=-30) for n in range(5)]
     plan = plan_for(gallery(*old, version("2.0.0")), max_deletions_per_run=2)
-    deletes = [e for e in plan.entries if e.action is Action.DELETE]
-    breaker = [e for e in plan.entries if e.rule is Rule.CIRCUIT_BREAKER]
-    assert len(deletes) == 2
-    assert len(breaker) == 3
     assert plan.circuit_breaker_tripped
+    assert plan.count(Action.DELETE) == 5  # what the run would have done (a live run halts)
+    at_the_cap = plan_for(gallery(*old[:2], version("2.0.0")), max_deletions_per_run=2)
+    assert not at_the_cap.circuit_breaker_tripped
+    assert at_the_cap.count(Action.DELETE) == 2
+
+
+def test_acknowledged_deletions_go_at_most_the_cap_per_run_oldest_first() -> None:
+    old = [
+        deprecated(f"1.{n}.0", days_ago=30, eol_days=-30, published_days_ago=100 - n)
+        for n in range(5)
+    ]
+    approved = [v.id for v in old]
+    plan = build_plan(
+        [gallery(*old, version("2.0.0"))],
+        policy=LifecyclePolicy(max_deletions_per_run=2),
+        now=NOW,
+        in_use_version_ids=(),
+        approved_deletions=approved,
+    )
+    assert not plan.circuit_breaker_tripped
+    assert [(e.version_id.rsplit("/", 1)[1], e.action, e.rule) for e in plan.entries] == [
+        ("1.0.0", Action.DELETE, Rule.GRACE_PERIOD_OVER),
+        ("1.1.0", Action.DELETE, Rule.GRACE_PERIOD_OVER),
+        ("1.2.0", Action.SKIP, Rule.CIRCUIT_BREAKER),
+        ("1.3.0", Action.SKIP, Rule.CIRCUIT_BREAKER),
+        ("1.4.0", Action.SKIP, Rule.CIRCUIT_BREAKER),
+    ]
+
+
+def test_a_cap_of_zero_never_deletes_and_never_trips() -> None:
+    plan = plan_for(
+        gallery(deprecated("1.0.0", days_ago=30, eol_days=-30), version("2.0.0")),
+        max_deletions_per_run=0,
+    )
+    assert by_version(plan) == {"1.0.0": (Action.SKIP, Rule.CIRCUIT_BREAKER)}
+    assert not plan.circuit_breaker_tripped
 
 
 def test_deprecations_beyond_the_per_run_budget_wait_for_the_next_run() -> None:
@@ -214,10 +244,12 @@ def test_policy_refuses_to_keep_nothing() -> None:
 class RecordingWriter:
     def __init__(self, fail_on: str | None = None) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.tags: list[dict[str, str]] = []
         self.fail_on = fail_on
 
     def deprecate(self, version_id: str, *, tags: Mapping[str, str], replicas: int | None) -> None:
         self.calls.append(("deprecate", version_id))
+        self.tags.append(dict(tags))
 
     def delete(self, version_id: str) -> None:
         if self.fail_on and version_id.endswith(self.fail_on):
@@ -260,8 +292,8 @@ def test_apply_does_exactly_the_plan() -> None:
         plan, run_id="r2", writer=writer, audit=audit, pace=lambda: paced.append(1)
     )
     assert [(a, v.rsplit("/", 1)[1]) for a, v in writer.calls] == [
+        ("delete", "1.0.0"),  # plan order: oldest first
         ("deprecate", "1.1.0"),
-        ("delete", "1.0.0"),
     ]
     assert [e.version_id for e in outcome.done] == [e.version_id for e in plan.actions()]
     assert paced == [1]
@@ -274,3 +306,83 @@ def test_a_failed_action_is_recorded_and_the_run_goes_on() -> None:
     assert [e.version_id.rsplit("/", 1)[1] for e, _ in outcome.failed] == ["1.0.0"]
     assert [e.version_id.rsplit("/", 1)[1] for e in outcome.done] == ["1.1.0"]
     assert audit.runs["r3"]["outcome"]["failed"][0]["error"] == "throttled"
+
+
+# ---------------------------------------------------------------- item 13: regression tests
+
+
+def test_last_latest_holds_per_region_when_each_version_serves_one_region() -> None:
+    # 1.0.0 is the only version in West Europe; 2.0.0 serves East US only
+    a = version("1.0.0", eol_days=-1, regions=("West Europe",))
+    b = version("2.0.0", regions=("East US",))
+    plan = plan_for(gallery(a, b))
+    assert by_version(plan) == {"1.0.0": (Action.SKIP, Rule.LAST_LATEST)}
+    assert "West Europe" in plan.entries[0].reason
+
+
+def test_deletions_go_oldest_first_by_published_date_then_version() -> None:
+    old = [
+        deprecated("1.3.0", days_ago=30, eol_days=-30, published_days_ago=300),
+        deprecated("1.1.0", days_ago=30, eol_days=-30, published_days_ago=100),
+        deprecated("1.2.0", days_ago=30, eol_days=-30, published_days_ago=100),
+        deprecated("1.0.0", days_ago=30, eol_days=-30, published_days_ago=50),
+    ]
+    plan = plan_for(gallery(*old, version("2.0.0")), max_deletions_per_run=10)
+    assert [e.version_id.rsplit("/", 1)[1] for e in plan.actions()] == [
+        "1.3.0",
+        "1.1.0",
+        "1.2.0",
+        "1.0.0",
+    ]
+
+
+EAST, WEST = "East US", "West US"
+
+
+def test_last_latest_holds_in_a_region_where_the_other_version_is_excluded() -> None:
+    # both are replicated to both regions, but 2.0.0 is excluded from latest in West US
+    a = version("1.0.0", eol_days=-1, regions=(RegionFacts(EAST, False), RegionFacts(WEST, False)))
+    b = version("2.0.0", regions=(RegionFacts(EAST, False), RegionFacts(WEST, True)))
+    plan = plan_for(gallery(a, b))
+    assert by_version(plan) == {"1.0.0": (Action.SKIP, Rule.LAST_LATEST)}
+    assert plan.entries[0].reason.startswith("the only version 'latest' can resolve to in West US")
+
+
+def test_a_version_serving_a_region_another_serves_too_can_go() -> None:
+    a = version("1.0.0", eol_days=-1, regions=(RegionFacts(EAST, False), RegionFacts(WEST, False)))
+    b = version("2.0.0", regions=(RegionFacts(EAST, False), RegionFacts(WEST, False)))
+    assert by_version(plan_for(gallery(a, b))) == {"1.0.0": (Action.DEPRECATE, Rule.END_OF_LIFE)}
+
+
+def test_a_regional_false_with_a_version_level_true_is_not_a_sure_server() -> None:
+    # 2.0.0 is excluded at the version but says excludeFromLatest=false in West US: whichever
+    # flag Azure applies, 1.0.0 must stay for West US
+    a = version("1.0.0", eol_days=-1, regions=(RegionFacts(WEST, False),))
+    b = version("2.0.0", excluded=True, regions=(RegionFacts(WEST, False),))
+    assert by_version(plan_for(gallery(a, b))) == {"1.0.0": (Action.SKIP, Rule.LAST_LATEST)}
+
+
+def test_of_two_expired_versions_serving_a_region_the_newest_is_kept() -> None:
+    older = version("1.0.0", eol_days=-1, regions=(WEST,), published_days_ago=60)
+    newer = version("1.5.0", eol_days=-1, regions=(WEST,), published_days_ago=40)
+    plan = plan_for(gallery(older, newer, version("2.0.0", regions=(EAST,))))
+    assert by_version(plan) == {
+        "1.0.0": (Action.DEPRECATE, Rule.END_OF_LIFE),
+        "1.5.0": (Action.SKIP, Rule.LAST_LATEST),  # latest in West US does not go backwards
+    }
+
+
+def test_a_deprecated_version_still_latest_in_a_region_is_hidden_there_too() -> None:
+    legacy = deprecated("1.0.0", days_ago=3, regions=(RegionFacts(EAST, False),))
+    hidden = deprecated("1.1.0", days_ago=3, regions=(RegionFacts(EAST, True),))
+    plan = plan_for(gallery(legacy, hidden, version("2.0.0")))
+    assert by_version(plan) == {"1.0.0": (Action.DEPRECATE, Rule.LATEST_NOT_HIDDEN)}
+    assert "East US" in plan.entries[0].reason
+
+
+def test_hiding_again_keeps_the_deprecation_time_so_the_grace_is_not_restarted() -> None:
+    legacy = deprecated("1.0.0", days_ago=3, regions=(RegionFacts(EAST, False),))
+    plan = plan_for(gallery(legacy, version("2.0.0")), dry_run=False)
+    writer = RecordingWriter()
+    apply_plan(plan, run_id="r", writer=writer, audit=MemoryAudit())
+    assert writer.tags == [{"lifecycle": "deprecated"}]

@@ -10,26 +10,23 @@ import pytest
 
 from shared.core.errors import PermanentError, TransientError
 from shared.core.settings import LifecycleSettings
-from shared.lifecycle.plan import (
+from shared.lifecycle.facts import (
     DEPRECATED_AT_TAG,
-    Action,
     DefinitionFacts,
     GalleryFacts,
-    LifecyclePolicy,
-    Rule,
+    RegionFacts,
     VersionFacts,
 )
-from shared.lifecycle.service import (
-    DeletePacer,
+from shared.lifecycle.inventory import (
     GalleryHeader,
     GalleryRef,
     GallerySearch,
     ImageReference,
-    LifecycleService,
     gallery_scope,
     in_use_versions,
-    policy_from_settings,
 )
+from shared.lifecycle.plan import Action, LifecyclePolicy, Rule
+from shared.lifecycle.service import DeletePacer, LifecycleService, policy_from_settings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -38,13 +35,18 @@ DEF_ID = f"{GALLERY.id}/images/app"
 
 
 def version(
-    name: str, *, eol_days: float | None = None, excluded: bool = False, **tags: str
+    name: str,
+    *,
+    eol_days: float | None = None,
+    excluded: bool = False,
+    regions: tuple[RegionFacts, ...] = (RegionFacts("East US"),),
+    **tags: str,
 ) -> VersionFacts:
     return VersionFacts(
         id=f"{DEF_ID}/versions/{name}",
         name=name,
         region="eastus",
-        target_regions=("East US",),
+        regions=regions,
         tags=dict(tags),
         end_of_life=NOW + timedelta(days=eol_days) if eol_days is not None else None,
         published=NOW - timedelta(days=100),
@@ -122,6 +124,10 @@ class MemoryAudit:
     def write_run(self, run_id: str, document: Mapping[str, Any]) -> None:
         self.writes.append((run_id, dict(document)))
 
+    def run_document(self, run_id: str) -> Mapping[str, Any] | None:
+        found = [document for written, document in self.writes if written == run_id]
+        return found[-1] if found else None
+
 
 def service(
     inventory: FakeInventory,
@@ -166,7 +172,7 @@ def test_run_writes_the_plan_first_then_plan_and_outcome_under_one_run_id() -> N
     inventory = FakeInventory((gone("1.0.0"), version("1.1.0", eol_days=-1), version("2.0.0")))
     svc, writer, audit = service(inventory, dry_run=False)
     snapshot, outcome = svc.run()
-    assert writer.calls == [("deprecate", "1.1.0"), ("delete", "1.0.0")]
+    assert writer.calls == [("delete", "1.0.0"), ("deprecate", "1.1.0")]  # oldest first
     assert [(run_id, doc["status"]) for run_id, doc in audit.writes] == [
         ("run1", "planned"),
         ("run1", "applied"),
@@ -301,3 +307,38 @@ def test_policy_comes_from_the_settings() -> None:
     assert (policy.grace_period_days, policy.min_keep_per_definition) == (3, 2)
     assert policy.max_deletions_per_run == 0
     assert policy.dry_run is False
+
+
+def test_a_run_over_the_deletion_cap_halts_and_changes_nothing() -> None:
+    expired = (
+        *(gone(f"1.{n}.0") for n in range(5)),
+        version("1.9.0", eol_days=-1),
+        version("2.0.0"),
+    )
+    svc, writer, audit = service(FakeInventory(expired), dry_run=False, max_deletions_per_run=2)
+    svc.run()
+    assert writer.calls == []  # no deletion and no deprecation
+    assert audit.writes[-1][1]["status"] == "halted"
+
+
+def test_latest_references_hold_what_latest_may_resolve_to_in_every_region() -> None:
+    east, west = RegionFacts("East US", False), RegionFacts("West US", False)
+    definition = DefinitionFacts(
+        DEF_ID,
+        "app",
+        {},
+        (
+            version("1.0.0", regions=(east, west)),
+            version("1.1.0", regions=(east,)),  # latest in East US
+            # excluded at the version, but West US says false, and the regional flag wins
+            version("2.0.0", excluded=True, regions=(west,)),
+            version("3.0.0", excluded=True, regions=(RegionFacts("West US", True),)),
+        ),
+    )
+    held = in_use_versions(
+        [ImageReference("/vm/a", DEF_ID)], [GalleryFacts(GALLERY.id, "gal", {}, (definition,))]
+    )
+    assert held == {
+        f"{DEF_ID}/versions/{name}".lower(): ["/vm/a"]
+        for name in ("1.0.0", "1.1.0", "2.0.0")  # 1.0.0: latest in West US if 2.0.0 is not
+    }
