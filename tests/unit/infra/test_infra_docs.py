@@ -1,10 +1,11 @@
 """``infra/`` cannot drift from the code or from the local stack.
 
-The deployment guide (``infra/README.md``) must list every app setting the app and its trigger
-bindings read, mark the ones the Functions host needs to index the functions, and state the
-app's real defaults. The machine-readable files must describe the same Service Bus entities as
-the emulator's default config and the same Event Grid subscriptions as the local Event Grid,
-and the production settings example must be a configuration the app accepts.
+The deployment reference (``infra/reference.md``) must list every app setting the app and its
+trigger bindings read, mark the ones the Functions host needs to index the functions, and state
+the app's real defaults; the guide (``infra/README.md``) names the roles. The machine-readable
+files must describe the same Service Bus entities as the emulator's default config and the same
+Event Grid subscriptions as the local Event Grid, and the production settings example must be a
+configuration the app accepts.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from shared.intake.uploads import parse_routes, vhd_request_document
 ROOT = Path(__file__).resolve().parents[3]
 INFRA = ROOT / "infra"
 README = INFRA / "README.md"
+REFERENCE = INFRA / "reference.md"
 SERVICE_BUS_FILE = INFRA / "servicebus-entities.json"
 EVENT_GRID_FILE = INFRA / "eventgrid-subscriptions.json"
 EXAMPLE_SETTINGS_FILE = INFRA / "app-settings.production.example.json"
@@ -120,11 +122,15 @@ def readme_text() -> str:
     return README.read_text(encoding="utf-8")
 
 
-def marked_section(marker: str) -> str:
-    text = readme_text()
+def reference_text() -> str:
+    return REFERENCE.read_text(encoding="utf-8")
+
+
+def marked_section(marker: str, path: Path = REFERENCE) -> str:
+    text = path.read_text(encoding="utf-8")
     start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
-    assert start in text, f"infra/README.md has no {start} marker"
-    assert end in text, f"infra/README.md has no {end} marker"
+    assert start in text, f"infra/{path.name} has no {start} marker"
+    assert end in text, f"infra/{path.name} has no {end} marker"
     return text.split(start, 1)[1].split(end, 1)[0]
 
 
@@ -132,10 +138,10 @@ def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
-def table_rows(marker: str) -> dict[str, list[str]]:
+def table_rows(marker: str, path: Path = REFERENCE) -> dict[str, list[str]]:
     """Rows of the table between the markers, keyed by the backticked name in the first cell."""
     rows: dict[str, list[str]] = {}
-    for line in marked_section(marker).splitlines():
+    for line in marked_section(marker, path).splitlines():
         if not line.startswith("| `"):
             continue
         cells = _cells(line)
@@ -185,9 +191,11 @@ def test_the_function_scan_finds_the_handlers_and_their_bindings() -> None:
 def test_the_settings_table_lists_exactly_the_settings_the_app_reads() -> None:
     expected = setting_names() | binding_setting_names() | connection_setting_names()
     listed = set(app_settings_table())
-    assert not expected - listed, f"missing from infra/README.md 7.1: {sorted(expected - listed)}"
+    assert not expected - listed, (
+        f"missing from infra/reference.md 7.1: {sorted(expected - listed)}"
+    )
     assert not listed - expected, (
-        f"listed in infra/README.md 7.1 but read by nothing: {sorted(listed - expected)}"
+        f"listed in infra/reference.md 7.1 but read by nothing: {sorted(listed - expected)}"
     )
 
 
@@ -200,7 +208,7 @@ def test_settings_the_host_resolves_are_marked_required_for_the_host() -> None:
         f"unmarked {sorted(host_resolved - marked)}, "
         f"wrongly marked {sorted(marked - host_resolved)}"
     )
-    intro = readme_text().split("<!-- settings-table:app -->", 1)[0]
+    intro = reference_text().split("<!-- settings-table:app -->", 1)[0]
     for name in host_resolved:
         assert f"`{name}`" in intro, f"the text above the table should name {name} as required"
 
@@ -240,6 +248,7 @@ DEFAULT_OF: dict[str, Callable[[Settings], object]] = {
     SettingName.LIFECYCLE_SCHEDULE: lambda s: s.lifecycle.schedule,
     SettingName.LIFECYCLE_AUDIT_CONTAINER: lambda s: s.lifecycle.audit_container,
     SettingName.LIFECYCLE_MAX_DEPRECATIONS_PER_RUN: lambda s: s.lifecycle.max_deprecations_per_run,
+    SettingName.AUTHORITY_HOST: lambda s: s.cross_tenant.authority_host,
 }
 #: Settings that are unset by default (``None``): the table must say so.
 UNSET_BY_DEFAULT: dict[str, Callable[[Settings], object]] = {
@@ -247,6 +256,9 @@ UNSET_BY_DEFAULT: dict[str, Callable[[Settings], object]] = {
     SettingName.LIFECYCLE_MAX_AGE_DAYS: lambda s: s.lifecycle.max_age_days,
     SettingName.LIFECYCLE_MAX_VERSIONS: lambda s: s.lifecycle.max_versions,
     SettingName.LIFECYCLE_DEPRECATED_REPLICAS: lambda s: s.lifecycle.deprecated_replicas,
+    SettingName.TENANT_ID: lambda s: s.cross_tenant.tenant_id,
+    SettingName.CROSS_TENANT_CLIENT_ID: lambda s: s.cross_tenant.client_id,
+    SettingName.CROSS_TENANT_CLIENT_SECRET: lambda s: s.cross_tenant.client_secret,
 }
 #: Settings without a scalar default (connections, allow-lists, the tracker's schedule).
 NO_SCALAR_DEFAULT = {
@@ -259,6 +271,9 @@ NO_SCALAR_DEFAULT = {
     SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS,
     SettingName.INUSE_SUBSCRIPTIONS,
     SettingName.TRACKER_SCHEDULE,
+    SettingName.APPINSIGHTS_CONNECTION_STRING,
+    SettingName.APPINSIGHTS_AUTHENTICATION_STRING,
+    SettingName.SOURCE_TENANTS,
 }
 
 
@@ -266,7 +281,7 @@ def test_every_setting_is_classified_for_the_default_check() -> None:
     classified = set(DEFAULT_OF) | set(UNSET_BY_DEFAULT) | NO_SCALAR_DEFAULT
     assert classified == setting_names(), (
         "a new SettingName: add it to DEFAULT_OF, UNSET_BY_DEFAULT or NO_SCALAR_DEFAULT here, "
-        f"and to infra/README.md: {sorted(setting_names() ^ classified)}"
+        f"and to infra/reference.md: {sorted(setting_names() ^ classified)}"
     )
 
 
@@ -423,7 +438,7 @@ def test_the_service_bus_table_in_the_readme_matches_the_json() -> None:
             assert sub_row[2] == cell(subscription.get("lockDuration", "PT1M"))
             assert sub_row[3] == cell(subscription.get("maxDeliveryCount", 10))
             assert sub_row[6] == cell(subscription.get("deadLetteringOnMessageExpiration", False))
-    assert len(rows) == len(document["purposes"]), "one README row per entity"
+    assert len(rows) == len(document["purposes"]), "one reference.md row per entity"
 
 
 # --------------------------------------------------------------------------- Event Grid
@@ -513,18 +528,19 @@ def test_custom_roles_are_well_formed_role_definitions() -> None:
         assert role["AssignableScopes"], path.name
 
 
-def test_the_readme_names_every_function_subscription_role_and_file() -> None:
-    text = readme_text()
-    missing = [d.name for d in declared_functions() if f"`{d.name}`" not in text]
-    assert not missing, f"functions not named in infra/README.md: {missing}"
-    assert f"**Functions the host must index** ({_number(len(declared_functions()))})" in text
+def test_the_docs_name_every_function_subscription_role_and_file() -> None:
+    reference, guide = reference_text(), readme_text()
+    missing = [d.name for d in declared_functions() if f"`{d.name}`" not in reference]
+    assert not missing, f"functions not named in infra/reference.md: {missing}"
+    assert f"**Functions the host must index** ({_number(len(declared_functions()))})" in reference
     for sub in infra_event_subscriptions():
-        assert f"`{sub['name']}`" in text, sub["name"]
+        assert f"`{sub['name']}`" in reference, sub["name"]
     for path in role_files():
-        assert f"`roles/{path.name}`" in text, path.name
-        assert f"**{load_json(path)['Name']}**" in text, path.name
+        for text, name in ((reference, "reference.md"), (guide, "README.md")):
+            assert f"`roles/{path.name}`" in text, f"infra/{name} does not name {path.name}"
+            assert f"**{load_json(path)['Name']}**" in text, f"infra/{name}: {path.name}"
     for path in (SERVICE_BUS_FILE, EVENT_GRID_FILE, EXAMPLE_SETTINGS_FILE):
-        assert f"`{path.name}`" in text, path.name
+        assert f"`{path.name}`" in reference, path.name
 
 
 def _number(count: int) -> str:
