@@ -1,11 +1,13 @@
 """``galleryctl check-request FILE|-``: validate a build request without publishing anything.
 
-Prints the normalised request (exit 0) or every problem found (exit 1), including input that is
-not a JSON document at all (not UTF-8, not JSON, nested too deep, too big: see
-:mod:`shared.contract.decode`); a usage error such as a missing file or bad settings exits 2.
-``--json`` prints ``{"valid": true, "request": {...}}`` or ``{"valid": false, "problems":
-[{"path", "rule", "message", "hint"}]}``. Settings, including the allow-lists, come from the
-environment (``Settings.from_env``). SAS query strings are never printed.
+Prints the normalised request, or every problem found with its path, rule and fix, including
+input that is no JSON document at all (not UTF-8, not JSON, nested too deep, too big). The
+allow-lists and limits come from the settings (--settings FILE, GALLERY_SETTINGS, or the
+environment); without any settings the command says so rather than report every gallery as
+not allowed. SAS query strings are never printed.
+
+-o json prints {"valid": true, "request": {...}} or {"valid": false, "problems": [{"path",
+"rule", "message", "hint"}]}.
 """
 
 from __future__ import annotations
@@ -13,37 +15,58 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
+from shared.builds.submission import problems_document
+from shared.cli import exit_codes
+from shared.cli.helptext import SubParsers, add_command
+from shared.cli.local_settings import add_settings_option, load_settings
+from shared.cli.output import CliError, Result
 from shared.contract.decode import MAX_DOCUMENT_BYTES, decode_document
 from shared.contract.parse import parse_build_request
 from shared.contract.rules import ValidationContext
-from shared.core.errors import PermanentError, Problem, ValidationFailed
-from shared.core.settings import Settings
+from shared.core.errors import Problem, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
+EXAMPLES = (
+    (
+        "check a request with the settings devstack wrote",
+        "galleryctl check-request request.json --settings local.settings.json",
+    ),
+    (
+        "from stdin, with the settings GALLERY_SETTINGS names",
+        "GALLERY_SETTINGS=prod.settings.json galleryctl check-request - < request.json",
+    ),
+    (
+        "only the rules that failed",
+        "galleryctl check-request request.json --query 'problems[].rule' -o tsv",
+    ),
+    (
+        "judge dates as of a given time",
+        "galleryctl check-request request.json --now 2026-11-16T12:00:00Z",
+    ),
+)
+CODES = {
+    exit_codes.OK: "the request is valid",
+    exit_codes.FAILED: "the request is invalid: every problem is printed",
+    exit_codes.USAGE: "usage error: no such file, no settings, bad settings",
+}
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: SubParsers[argparse.ArgumentParser]) -> None:
     """Add the ``check-request`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "check-request",
-        help="validate a build request (contract v1) and print it normalised",
-        description=(
-            "Validate a build request and print the normalised request, or every problem. "
-            "Exit 0 valid, 1 invalid, 2 usage error. Allow-lists come from the environment "
-            "(GALLERY_ALLOWED_TARGET_GALLERIES, GALLERY_ALLOWED_SOURCE_SUBSCRIPTIONS)."
-        ),
+        summary="validate a build request (contract v1) and print it normalised",
+        description=__doc__ or "",
+        examples=EXAMPLES,
+        codes=CODES,
     )
     parser.add_argument("file", metavar="FILE|-", help="the request JSON file, or - for stdin")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
         "--source-region",
         metavar="REGION",
@@ -55,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_parse_now,
         help="judge dates as of this RFC 3339 time instead of the clock (for reproducible runs)",
     )
+    add_settings_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -78,60 +102,51 @@ def read_document_bytes(name: str) -> bytes:
         return handle.read(MAX_DOCUMENT_BYTES + 1)
 
 
-def _print_problems(problems: list[Problem], out: TextIO) -> None:
-    noun = "problem" if len(problems) == 1 else "problems"
-    print(f"invalid request: {len(problems)} {noun}", file=out)
+def read_input(name: str) -> bytes:
+    """:func:`read_document_bytes`; a file that cannot be read is a usage error."""
+    try:
+        return read_document_bytes(name)
+    except OSError as error:
+        raise CliError(f"cannot read {name}: {error.strerror}", exit_codes.USAGE) from error
+
+
+def problem_lines(problems: list[Problem]) -> list[str]:
+    """Each problem as ``path: message [rule]`` with its fix on the next line."""
+    lines = []
     for problem in problems:
-        where = problem.path or "(request)"
-        print(f"  {where}: {problem.message} [{problem.rule}]", file=out)
+        lines.append(f"  {problem.path or '(request)'}: {problem.message} [{problem.rule}]")
         if problem.hint:
-            print(f"      fix: {problem.hint}", file=out)
+            lines.append(f"      fix: {problem.hint}")
+    return lines
 
 
-def _emit_json(payload: dict[str, Any], out: TextIO) -> None:
-    json.dump(payload, out, indent=2)
-    out.write("\n")
+def _problems_text(problems: list[Problem]) -> str:
+    noun = "problem" if len(problems) == 1 else "problems"
+    return "\n".join([f"invalid request: {len(problems)} {noun}", *problem_lines(problems)])
 
 
-def run(args: argparse.Namespace) -> int:
-    """Handle ``check-request``; returns the exit code."""
-    out = sys.stdout
-    try:
-        data = read_document_bytes(args.file)
-    except OSError as exc:
-        print(f"galleryctl check-request: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        settings = Settings.from_env(os.environ)
-    except PermanentError as exc:
-        print(f"galleryctl check-request: bad settings: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE
-    now = args.now or datetime.now(UTC)
+def run(args: argparse.Namespace) -> Result:
+    """Handle ``check-request``."""
+    data = read_input(args.file)
+    settings = load_settings(args.settings)
     context = ValidationContext(source_region=args.source_region)
     try:
         document = decode_document(data)
-        request = parse_build_request(document, settings, now=now, context=context)
-    except ValidationFailed as exc:
-        problems = exc.problems
-    else:
-        if args.json:
-            _emit_json({"valid": True, "request": request.to_document()}, out)
-        else:
-            print(f"valid request {request.request_id}", file=out)
-            print(json.dumps(request.to_document(), indent=2), file=out)
-        return EXIT_OK
-    logger.info("build request rejected: %d problem(s)", len(problems))
-    if args.json:
-        _emit_json(
-            {
-                "valid": False,
-                "problems": [
-                    {"path": p.path, "rule": p.rule, "message": p.message, "hint": p.hint}
-                    for p in problems
-                ],
-            },
-            out,
+        request = parse_build_request(
+            document, settings, now=args.now or datetime.now(UTC), context=context
         )
-    else:
-        _print_problems(problems, out)
-    return EXIT_INVALID
+    except ValidationFailed as error:
+        logger.info("build request rejected: %d problem(s)", len(error.problems))
+        problems = error.problems
+        return Result(
+            {"valid": False, "problems": problems_document(error)},
+            exit_codes.FAILED,
+            human=lambda _data: _problems_text(problems),
+        )
+    normalised: dict[str, Any] = request.to_document()
+    return Result(
+        {"valid": True, "request": normalised},
+        human=lambda _data: (
+            f"valid request {request.request_id}\n{json.dumps(normalised, indent=2)}"
+        ),
+    )

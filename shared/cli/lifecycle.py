@@ -12,7 +12,7 @@ run over the deletion cap halts, and so does every later run, until ``ack``.
 ``ack RUN_ID`` acknowledges the run that halted the lifecycle (who: ``--by``, default the OS
 user; when: now; both recorded in the halt document of the audit store).
 
-Settings come from the environment like the app's (``Settings.from_env(os.environ)``): the ARM
+Settings come from --settings FILE, GALLERY_SETTINGS, or the environment, like the app's: the ARM
 endpoint, the managed identity (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` or any
 ``DefaultAzureCredential`` source), ``AzureWebJobsStorage`` for the audit store and the
 ``GALLERY_LIFECYCLE_*`` settings. Exit codes: 0 done, 1 some action failed, 2 usage or settings
@@ -24,24 +24,68 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from typing import Any, TextIO
 
 from shared import composition
+from shared.cli import exit_codes
+from shared.cli.helptext import epilog
 from shared.cli.local_settings import add_settings_option, load_settings_file
+from shared.cli.output import emit, text_of
 from shared.core.errors import PermanentError, TransientError
 from shared.lifecycle.apply import RunOutcome
-from shared.lifecycle.halt import HaltRegistry, NoHaltToAcknowledge
+from shared.lifecycle.halt import Halt, HaltRegistry, NoHaltToAcknowledge
 from shared.lifecycle.plan import Action, Plan, Rule
 from shared.lifecycle.service import LifecycleSnapshot
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_TRANSIENT = 3
-EXIT_NOT_THE_HALT = 4
-EXIT_HALTED = 5
+EXIT_OK = exit_codes.OK
+EXIT_FAILED = exit_codes.FAILED
+EXIT_USAGE = exit_codes.USAGE
+EXIT_TRANSIENT = exit_codes.UNAVAILABLE
+EXIT_NOT_THE_HALT = exit_codes.NOT_FOUND
+EXIT_HALTED = exit_codes.HALTED
+#: Examples and exit codes of each action's --help (docs/cli.md has the same).
+_HELP = {
+    "plan": epilog(
+        [
+            ("the plan as a table", "galleryctl lifecycle plan --settings local.settings.json"),
+            (
+                "what would be deleted",
+                "galleryctl lifecycle plan --query 'plan.entries[].versionId' -o tsv",
+            ),
+        ],
+        {
+            EXIT_OK: "planned",
+            EXIT_USAGE: "usage error, no settings, bad settings",
+            EXIT_TRANSIENT: "a transient failure: retry later",
+        },
+    ),
+    "apply": epilog(
+        [
+            (
+                "a run (dry unless GALLERY_LIFECYCLE_DRY_RUN=false)",
+                "galleryctl lifecycle apply --yes",
+            ),
+            ("force a dry run", "galleryctl lifecycle apply --yes --dry-run -o json"),
+        ],
+        {
+            EXIT_OK: "done",
+            EXIT_FAILED: "some action failed",
+            EXIT_USAGE: "usage error (no --yes), no settings, bad settings",
+            EXIT_TRANSIENT: "a transient failure: retry later",
+            EXIT_HALTED: "the lifecycle is halted and changed nothing (ack the halting run)",
+        },
+    ),
+    "ack": epilog(
+        [("acknowledge the halting run", "galleryctl lifecycle ack 4f1c2a9b7e11 --by alice")],
+        {
+            EXIT_OK: "acknowledged",
+            EXIT_USAGE: "usage error, no settings, bad settings",
+            EXIT_TRANSIENT: "a transient failure: retry later",
+            EXIT_NOT_THE_HALT: "not the run that halted the lifecycle (or none is halted)",
+        },
+    ),
+}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,11 +98,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     actions = parser.add_subparsers(dest="lifecycle_command", metavar="plan|apply|ack")
     actions.required = True
-    plan = actions.add_parser("plan", help="print the plan; change nothing")
+    plan = actions.add_parser("plan", help="print the plan; change nothing", epilog=_HELP["plan"])
     plan.add_argument("--json", action="store_true", help="print the plan document as JSON")
     add_settings_option(plan)
     plan.set_defaults(handler=run_plan)
-    apply = actions.add_parser("apply", help="plan, then apply it and write the audit document")
+    apply = actions.add_parser(
+        "apply", help="plan, then apply it and write the audit document", epilog=_HELP["apply"]
+    )
     apply.add_argument("--yes", action="store_true", help="really run (required)")
     apply.add_argument(
         "--dry-run",
@@ -68,7 +114,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     apply.add_argument("--json", action="store_true", help="print the run document as JSON")
     add_settings_option(apply)
     apply.set_defaults(handler=run_apply)
-    ack = actions.add_parser("ack", help="acknowledge the run that halted the lifecycle")
+    ack = actions.add_parser(
+        "ack", help="acknowledge the run that halted the lifecycle", epilog=_HELP["ack"]
+    )
     ack.add_argument("run_id", metavar="RUN_ID", help="the run id the halt names")
     ack.add_argument("--by", help="who acknowledges (default: the user running galleryctl)")
     add_settings_option(ack)
@@ -171,11 +219,9 @@ def run_plan(args: argparse.Namespace) -> int:
     except PermanentError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    if args.json:
-        json.dump(_plan_document(snapshot), sys.stdout, indent=2)
-        print()
-    else:
-        print_plan(snapshot, sys.stdout)
+    emit(
+        args, _plan_document(snapshot), human=lambda _d: text_of(lambda o: print_plan(snapshot, o))
+    )
     return EXIT_OK
 
 
@@ -204,22 +250,25 @@ def run_apply(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     where = composition.lifecycle_audit().blob_name(snapshot.run_id)
-    if args.json:
-        document = {
-            **outcome.to_document(),
-            "status": snapshot.status,
-            "halt": snapshot.halt_document(),
-            "auditBlob": where,
-        }
-        json.dump(document, sys.stdout, indent=2)
-        print()
-    else:
-        _print_run(snapshot, outcome, sys.stdout)
-        container = composition.settings().lifecycle.audit_container
-        print(f"audit: {container}/{where}", file=sys.stdout)
+    document = {
+        **outcome.to_document(),
+        "status": snapshot.status,
+        "halt": snapshot.halt_document(),
+        "auditBlob": where,
+    }
+    audit = f"{composition.settings().lifecycle.audit_container}/{where}"
+    emit(args, document, human=lambda _d: _run_text(snapshot, outcome, audit))
     if snapshot.status == "halted":
         return EXIT_HALTED
     return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def _run_text(snapshot: LifecycleSnapshot, outcome: RunOutcome, audit: str) -> str:
+    def write(out: TextIO) -> None:
+        _print_run(snapshot, outcome, out)
+        print(f"audit: {audit}", file=out)
+
+    return text_of(write)
 
 
 def _print_run(snapshot: LifecycleSnapshot, outcome: RunOutcome, out: TextIO) -> None:
@@ -254,9 +303,13 @@ def run_ack(args: argparse.Namespace) -> int:
     except PermanentError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"run {halt.run_id} acknowledged by {halt.acknowledged_by} at {halt.acknowledged_at}")
-    print(
-        f"later runs apply again; the {len(halt.would_delete)} deletions it held back go at most "
-        f"{halt.max_deletions_per_run} per run, oldest first"
-    )
+    emit(args, halt.to_document(), human=lambda _d: _ack_text(halt))
     return EXIT_OK
+
+
+def _ack_text(halt: Halt) -> str:
+    return (
+        f"run {halt.run_id} acknowledged by {halt.acknowledged_by} at {halt.acknowledged_at}\n"
+        f"later runs apply again; the {len(halt.would_delete)} deletions it held back go at "
+        f"most {halt.max_deletions_per_run} per run, oldest first"
+    )

@@ -1,55 +1,69 @@
 """``galleryctl validate-vhd PATH_OR_BLOB_URL``: the VHD preflight from the command line.
 
-Exit codes: 0 the VHD is valid; 1 it is not (every reason is printed); 2 usage error, or the
-source cannot be read (no such file or blob, access denied, bad URL or settings); 3 storage is
-unavailable right now (timeouts, throttling, 5xx: try again).
+Checks a VHD the way Azure will, by reading only its 512-byte footer (at most two small range
+reads, see shared.vhd.preflight): fixed disk type, footer checksum, size matches the footer,
+size a whole number of MiB, 20 MiB to 32 TiB, page blob. Every problem is printed with its fix.
 
-Blob URLs are read with at most two small range reads (see :mod:`shared.vhd.preflight`).
-Authentication:
-a SAS in the URL; else the ``AzureWebJobsStorage`` connection string when the URL is under its
-blob endpoint (Azurite); else ``DefaultAzureCredential``. URLs are printed without their SAS.
+Blob URLs are authenticated with a SAS in the URL; else the AzureWebJobsStorage connection
+string of the settings (--settings FILE, GALLERY_SETTINGS, or the environment) when the URL is
+under its blob endpoint (Azurite); else DefaultAzureCredential. A local file needs no settings.
+URLs are printed without their SAS.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
+from shared.cli import exit_codes
+from shared.cli.helptext import SubParsers, add_command
+from shared.cli.local_settings import add_settings_option, load_settings_file
+from shared.cli.output import CliError, Result
 from shared.core.errors import NotFoundError, PermanentError, PipelineError, TransientError
 from shared.core.redaction import strip_query
 from shared.vhd.preflight import VhdReport, inspect_vhd
 from shared.vhd.readers import FileRangeReader, RangeReader
 
-EXIT_VALID: Final = 0
-EXIT_INVALID: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_UNAVAILABLE: Final = 3
-
 COMMAND: Final = "validate-vhd"
+EXAMPLES = (
+    ("a local file", "galleryctl validate-vhd disk.vhd"),
+    (
+        "a blob, with a SAS (never printed)",
+        "galleryctl validate-vhd 'https://acct.blob.core.windows.net/vhds/os.vhd?sv=...&sig=...'",
+    ),
+    (
+        "a blob on Azurite, with the devstack settings",
+        "galleryctl validate-vhd http://127.0.0.1:10000/devstoreaccount1/vhds/os.vhd "
+        "--settings local.settings.json",
+    ),
+    ("only the rules that failed", "galleryctl validate-vhd disk.vhd --query 'problems[].rule'"),
+)
+CODES = {
+    exit_codes.OK: "the VHD is valid",
+    exit_codes.FAILED: "it is not: every reason is printed",
+    exit_codes.USAGE: "usage, or an unreadable source (access denied, bad URL or settings)",
+    exit_codes.UNAVAILABLE: "storage unavailable right now (timeouts, throttling, 5xx): try again",
+    exit_codes.NOT_FOUND: "no such file or blob",
+}
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: SubParsers[argparse.ArgumentParser]) -> None:
     """Add the ``validate-vhd`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         COMMAND,
-        help="check that a local file or a blob is a VHD that Azure accepts",
-        description=(
-            "Check a VHD the way Azure will, by reading only its 512-byte footer: fixed disk "
-            "type, footer checksum, size matches the footer, size a whole number of MiB, "
-            "20 MiB to 32 TiB, page blob. Exit 0 valid, 1 invalid, 2 usage error or unreadable "
-            "source, 3 storage unavailable."
-        ),
+        summary="check that a local file or a blob is a VHD that Azure accepts",
+        description=__doc__ or "",
+        examples=EXAMPLES,
+        codes=CODES,
     )
     parser.add_argument(
         "source",
         metavar="PATH_OR_BLOB_URL",
         help="a local file, or a blob URL (with a SAS, or under AzureWebJobsStorage's endpoint)",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON report")
     parser.add_argument(
         "--timeout",
         type=int,
@@ -57,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="per-request timeout for blob reads (default 30)",
     )
+    add_settings_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -64,12 +79,13 @@ def _is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
 
-def _open_reader(source: str, timeout: int) -> RangeReader:
+def _open_reader(source: str, timeout: int, settings_path: Path | None) -> RangeReader:
     if _is_url(source):
         # Imported here so that checking a local file never loads the Azure SDK.
         from shared.adapters.blob_range_reader import open_blob_reader  # noqa: PLC0415
         from shared.core.settings import Settings  # noqa: PLC0415
 
+        load_settings_file(settings_path, required=False)
         settings = Settings.from_env(os.environ)
         return open_blob_reader(
             source, settings, timeout_seconds=timeout, connection_timeout=min(timeout, 10)
@@ -82,39 +98,36 @@ def _open_reader(source: str, timeout: int) -> RangeReader:
     return FileRangeReader(path)
 
 
-def _fail(args: argparse.Namespace, error: PipelineError, code: int, out: TextIO) -> int:
-    if args.json:
-        payload = {
+def _exit_code(error: PipelineError) -> int:
+    if isinstance(error, TransientError):
+        return exit_codes.UNAVAILABLE
+    if isinstance(error, NotFoundError):
+        return exit_codes.NOT_FOUND
+    return exit_codes.USAGE
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Handler of ``galleryctl validate-vhd``."""
+    source = strip_query(args.source)
+    try:
+        reader = _open_reader(args.source, args.timeout, args.settings)
+        report = inspect_vhd(reader)
+    except PipelineError as error:
+        failure = {
             "valid": None,
-            "source": strip_query(args.source),
+            "source": source,
             "error": {"reason": error.reason, "message": error.message},
         }
-        print(json.dumps(payload, indent=2), file=out)
-    else:
-        print(f"galleryctl {COMMAND}: {error.message}", file=sys.stderr)
-    return code
-
-
-def run(args: argparse.Namespace) -> int:
-    """Handler of ``galleryctl validate-vhd``; returns the exit code."""
-    out = sys.stdout
-    try:
-        reader = _open_reader(args.source, args.timeout)
-        report = inspect_vhd(reader)
-    except TransientError as error:
-        return _fail(args, error, EXIT_UNAVAILABLE, out)
-    except PipelineError as error:
-        return _fail(args, error, EXIT_USAGE, out)
-    source = strip_query(args.source)
+        raise CliError(error.message, _exit_code(error), data=failure) from error
     reads = int(getattr(reader, "reads", 0))
     bytes_read = int(getattr(reader, "bytes_read", 0))
-    if args.json:
-        payload: dict[str, Any] = {"source": source, **report.to_json()}
-        payload["read"] = {"reads": reads, "bytes": bytes_read}
-        print(json.dumps(payload, indent=2), file=out)
-    else:
-        print(render_text(source, report, reads=reads, bytes_read=bytes_read), file=out)
-    return EXIT_VALID if report.ok else EXIT_INVALID
+    document: dict[str, Any] = {"source": source, **report.to_json()}
+    document["read"] = {"reads": reads, "bytes": bytes_read}
+    return Result(
+        document,
+        exit_codes.OK if report.ok else exit_codes.FAILED,
+        human=lambda _data: render_text(source, report, reads=reads, bytes_read=bytes_read),
+    )
 
 
 def _size(size: int | None) -> str:

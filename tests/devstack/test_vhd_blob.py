@@ -178,7 +178,7 @@ def test_missing_blob_is_not_found_without_the_sas(
         inspect_vhd(reader)
     assert blob.url in caught.value.message
     assert "sig=" not in caught.value.message
-    assert main(["validate-vhd", url]) == 2
+    assert main(["validate-vhd", url]) == 4  # not found
     err = capsys.readouterr().err
     assert "blob not found" in err
     assert "sig=" not in err

@@ -1,10 +1,11 @@
-"""``galleryctl submit`` and ``galleryctl status`` against the running stack (subprocesses)."""
+"""``galleryctl`` against the running stack (subprocesses): submit, status, builds, rejects."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
@@ -23,19 +24,27 @@ def galleryctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
     )
 
 
-def test_submit_prints_the_build_id_and_status_waits_for_it(stack: Stack, tmp_path: Path) -> None:
-    definition = "e2e-cli"
+def request_file(stack: Stack, tmp_path: Path, definition: str, name: str) -> Path:
     stack.seed_definition(definition)
-    document = request(definition, stack.seed_snapshot("e2e-cli-os"))
+    document = request(definition, stack.seed_snapshot(f"{definition}-os"))
     del document["requestId"]  # derived from the content
-    path = tmp_path / "request.json"
+    path = tmp_path / name
     path.write_text(json.dumps(document))
+    return path
+
+
+def test_submit_prints_the_build_id_and_status_waits_for_it(stack: Stack, tmp_path: Path) -> None:
+    path = request_file(stack, tmp_path, "e2e-cli", "request.json")
     settings = str(stack.layout.settings_file)
 
     sent = galleryctl("submit", str(path), "--settings", settings, "--json")
     assert sent.returncode == 0, sent.stderr
     build_id = json.loads(sent.stdout)["buildId"]
 
+    def recorded() -> bool:  # status fails at once for a build no worker has recorded yet
+        return galleryctl("status", build_id, "--api", stack.host_url).returncode != 4
+
+    wait_for(recorded, timeout=30, what="the worker to record the build")
     waited = galleryctl(
         "status",
         build_id,
@@ -48,16 +57,53 @@ def test_submit_prints_the_build_id_and_status_waits_for_it(stack: Stack, tmp_pa
         "0.3",
     )
     assert waited.returncode == 0, waited.stderr
-    lines = waited.stdout.splitlines()
-    assert lines[0].startswith(f"{build_id}  queued") or lines[0].startswith(f"{build_id}  started")
+    progress = [line.split() for line in waited.stderr.splitlines()]  # a line per change
+    assert {line[0] for line in progress} == {build_id}
+    phases = [line[1] for line in progress]
+    order = ["queued", "creating", "replicating", "done"]
+    assert phases[-1] == "done" and set(phases) <= set(order)
+    assert phases == sorted(phases, key=order.index)  # the phases in their order
     assert f"build    {build_id}  (succeeded)" in waited.stdout
     assert "West Europe" in waited.stdout and "100%" in waited.stdout
 
-    listing = galleryctl("status", "--api", stack.host_url)
+    listing = galleryctl("builds", "--api", stack.host_url + "/api", "--state", "succeeded")
     assert listing.returncode == 0 and build_id in listing.stdout
+    shown = json.loads(galleryctl("status", build_id, "--api", stack.host_url, "-o", "json").stdout)
+    assert shown["state"] == "succeeded"
 
     again = galleryctl("submit", str(path), "--settings", settings, "--json")
-    assert json.loads(again.stdout)["buildId"] == build_id  # the same request, the same build
+    resubmitted = json.loads(again.stdout)
+    assert again.returncode == 0, again.stderr
+    assert resubmitted["buildId"] == build_id  # the same request, the same build
+    assert resubmitted["sent"] is False
+    assert resubmitted["version"] == shown["target"]["version"]
+    told = galleryctl("submit", str(path), "--settings", settings)
+    assert f"already built as {resubmitted['version']}" in told.stdout
+
+
+def test_submit_wait_follows_the_build_to_its_end(stack: Stack, tmp_path: Path) -> None:
+    path = request_file(stack, tmp_path, "e2e-cli-wait", "wait.json")
+    settings = str(stack.layout.settings_file)
+    followed = galleryctl(
+        "submit",
+        str(path),
+        "--settings",
+        settings,
+        "--wait",
+        "--api",
+        stack.host_url,
+        "--interval",
+        "0.3",
+        "--timeout",
+        "60",
+        "-o",
+        "json",
+        timeout=90,
+    )
+    assert followed.returncode == 0, followed.stderr
+    document = json.loads(followed.stdout)
+    assert document["sent"] is True and document["build"]["state"] == "succeeded"
+    assert "done" in followed.stderr
 
 
 def test_submit_refuses_an_invalid_request_without_sending(stack: Stack, tmp_path: Path) -> None:
@@ -72,9 +118,17 @@ def test_submit_refuses_an_invalid_request_without_sending(stack: Stack, tmp_pat
     assert "publishing.replicaCount [replica-count]" in result.stderr
 
 
-def test_status_of_an_unknown_build_and_an_unreachable_api() -> None:
+def test_an_unknown_build_a_missing_api_and_an_unreachable_one(stack: Stack) -> None:
+    started = time.monotonic()
+    unknown = galleryctl("status", "b-000000000000000000000000", "--api", stack.host_url, "--wait")
+    assert unknown.returncode == 4 and "no build" in unknown.stderr
+    assert time.monotonic() - started < 30  # at once, not after a wait
+
+    missing = galleryctl("status", "b-x", "--api", stack.host_url + "/nothing")
+    assert missing.returncode == 4 and "not found at" in missing.stderr
+
     unreachable = galleryctl("status", "b-x", "--api", "http://127.0.0.1:9")
-    assert unreachable.returncode == 3 and "API unavailable" in unreachable.stderr
+    assert unreachable.returncode == 3 and "unreachable" in unreachable.stderr
 
 
 def test_rejects_lists_dead_lettered_requests_with_their_reasons(stack: Stack) -> None:
@@ -93,3 +147,4 @@ def test_rejects_lists_dead_lettered_requests_with_their_reasons(stack: Stack) -
     assert "publishing.storageAccountType" in letter["description"]
     table = galleryctl("rejects", "--settings", settings, "--limit", "500")
     assert "cli-rejects-1  ValidationFailed" in table.stdout
+    assert " ".join(letter["description"].split()) in " ".join(table.stdout.split())  # all of it

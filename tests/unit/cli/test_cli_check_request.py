@@ -24,13 +24,6 @@ ALLOW = {SettingName.ALLOWED_TARGET_GALLERIES: f"{SUB}/rg-images/*"}
 SAS_URL = "https://imagesupload01.blob.core.windows.net/vhds/os.vhd?sv=1&sig=CLISECRET"
 
 
-@pytest.fixture
-def allowed_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (SettingName.ALLOWED_TARGET_GALLERIES, SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(SettingName.ALLOWED_TARGET_GALLERIES, f"{SUB}/rg-images/*")
-
-
 def write(tmp_path: Path, document: Any) -> str:
     path = tmp_path / "request.json"
     path.write_text(json.dumps(document))
@@ -92,10 +85,10 @@ def test_json_output_for_an_invalid_request(
     }
 
 
-def test_empty_allow_list_hint_names_the_setting(
+def test_an_empty_allow_list_in_given_settings_names_the_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv(SettingName.ALLOWED_TARGET_GALLERIES, raising=False)
+    monkeypatch.setenv(SettingName.MAX_DATA_DISK_GIB, "1024")  # settings, but no allow-list
     assert main(["check-request", "--json", write(tmp_path, base_document())]) == 1
     (problem,) = json.loads(capsys.readouterr().out)["problems"]
     assert problem["rule"] == "target-gallery-allowed"
@@ -203,6 +196,8 @@ def test_usage_errors_exit_2(
 ) -> None:
     assert main(["check-request", str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+    assert main(["check-request", "--json", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().out == ""  # an error is no result: nothing on stdout
     with pytest.raises(SystemExit) as no_file:
         main(["check-request"])
     assert no_file.value.code == 2
@@ -219,7 +214,8 @@ def test_bad_settings_are_a_usage_error(
 ) -> None:
     monkeypatch.setenv(SettingName.MAX_DATA_DISK_GIB, "lots")
     assert main(["check-request", write(tmp_path, base_document())]) == 2
-    assert SettingName.MAX_DATA_DISK_GIB in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert SettingName.MAX_DATA_DISK_GIB in err and "bad settings" in err
 
 
 def test_python_dash_m_in_a_subprocess(tmp_path: Path) -> None:

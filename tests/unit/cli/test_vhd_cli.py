@@ -66,11 +66,38 @@ def test_json_for_a_raw_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert payload["format"] == "raw-or-unfinished"
 
 
-def test_missing_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate-vhd", str(tmp_path / "nope.vhd")]) == 2
+def test_a_missing_file_is_not_found_and_a_directory_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate-vhd", str(tmp_path / "nope.vhd")]) == 4
     assert "no such file" in capsys.readouterr().err
     assert main(["validate-vhd", str(tmp_path)]) == 2
     assert "not a regular file" in capsys.readouterr().err
+
+
+def test_an_error_is_still_a_json_document_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate-vhd", "-o", "json", str(tmp_path / "nope.vhd")]) == 4
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "valid": None,
+        "source": str(tmp_path / "nope.vhd"),
+        "error": {"reason": "NotFound", "message": f"no such file: {tmp_path / 'nope.vhd'}"},
+    }
+    assert "no such file" in captured.err
+
+
+def test_yaml_tsv_and_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    size = 21 * MIB + 4096
+    vhd = write_fixed_vhd(tmp_path / "bad.vhd", size, footer=bad_checksum_footer(size))
+    assert main(["validate-vhd", str(vhd), "-o", "yaml"]) == 1
+    out = capsys.readouterr().out
+    assert "valid: false" in out.splitlines() and "    rule: footer-checksum" in out
+    assert main(["validate-vhd", str(vhd), "--query", "problems[].rule", "-o", "tsv"]) == 1
+    assert capsys.readouterr().out == "footer-checksum\nmib-aligned-size\n"
+    assert main(["validate-vhd", str(vhd), "-o", "none"]) == 1
+    assert capsys.readouterr().out == ""
 
 
 def test_missing_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
