@@ -1,4 +1,8 @@
-"""Composition root: registers one blueprint per module in ``functions/``. No logic here."""
+"""Composition root: registers one blueprint per module in ``functions/``. No logic here.
+
+Telemetry is asked for here and configured on the first invocation, only when
+``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set (docs/observability.md).
+"""
 
 import azure.functions as func
 
@@ -11,6 +15,9 @@ from functions import (
     upload_readiness,
     vhd_uploaded,
 )
+from shared import composition
+
+composition.telemetry_on_first_use()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -28,6 +28,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "bench.vhd_preflight",
     "bench.lifecycle_scan",
     "bench.pipeline_latency",
+    "bench.cold_start",
 )
 
 logger = logging.getLogger("bench")

@@ -11,6 +11,7 @@ import logging
 import azure.functions as func
 
 from shared import composition
+from shared.core import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%GALLERY_TRACKER_SCHEDULE%", use_monitor=False)
 def build_tracker(timer: func.TimerRequest) -> None:
-    if timer.past_due:
-        logger.info("build tracker is past due; running now")
-    composition.build_tracker().follow_up()
+    with tracing.operation("build_tracker"):  # each build followed joins its own trace
+        if timer.past_due:
+            logger.info("build tracker is past due; running now")
+        composition.build_tracker().follow_up()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import azure.functions as func
 
 from shared import composition
+from shared.core import tracing
 from shared.core.errors import TransientError
 from shared.core.messaging import ATTEMPT_PROPERTY, IncomingMessage
 
@@ -25,6 +26,7 @@ bp = func.Blueprint()
 
 
 def to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
+    properties = message.application_properties or {}
     return IncomingMessage(
         body=message.get_body(),
         message_id=message.message_id,
@@ -32,7 +34,8 @@ def to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
         correlation_id=message.correlation_id,
         subject=message.label,
         delivery_count=message.delivery_count or 1,
-        attempt=_attempt(message.application_properties or {}),
+        attempt=_attempt(properties),
+        application_properties={str(k): str(v) for k, v in properties.items()},
     )
 
 
@@ -49,20 +52,23 @@ def _attempt(properties: Mapping[str, object]) -> int:
 )
 def build_worker(message: func.ServiceBusMessage) -> None:
     incoming = to_incoming(message)
-    try:
-        outcome = composition.build_worker().handle_message(incoming)
-    except TransientError as error:
-        logger.warning(
-            "build request will be retried",
-            extra={
-                "message_id": incoming.message_id,
-                "delivery_count": incoming.delivery_count,
-                "reason": error.reason,
-                "retry_after_seconds": error.retry_after_seconds,
-            },
+    with tracing.operation(  # continues the sender's trace (its traceparent)
+        "build_worker", parent=incoming.trace_context, fields={"message_id": incoming.message_id}
+    ):
+        try:
+            outcome = composition.build_worker().handle_message(incoming)
+        except TransientError as error:
+            logger.warning(
+                "build request will be retried",
+                extra={
+                    "message_id": incoming.message_id,
+                    "delivery_count": incoming.delivery_count,
+                    "reason": error.reason,
+                    "retry_after_seconds": error.retry_after_seconds,
+                },
+            )
+            raise
+        logger.info(
+            "build request handled",
+            extra={"message_id": incoming.message_id, "outcome": outcome.value},
         )
-        raise
-    logger.info(
-        "build request handled",
-        extra={"message_id": incoming.message_id, "outcome": outcome.value},
-    )

@@ -15,6 +15,7 @@ import logging
 import azure.functions as func
 
 from shared import composition
+from shared.core import tracing
 from shared.core.errors import PermanentError
 
 logger = logging.getLogger(__name__)
@@ -24,9 +25,10 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%GALLERY_LIFECYCLE_SCHEDULE%", use_monitor=True)
 def lifecycle_timer(timer: func.TimerRequest) -> None:
-    if timer.past_due:
-        logger.info("lifecycle run is past due; running now")
-    try:
-        composition.lifecycle_service().run()
-    except PermanentError as exc:
-        logger.error("lifecycle run rejected: %s", exc.message, extra={"reason": exc.reason})
+    with tracing.operation("lifecycle_timer"):
+        if timer.past_due:
+            logger.info("lifecycle run is past due; running now")
+        try:
+            composition.lifecycle_service().run()
+        except PermanentError as exc:
+            logger.error("lifecycle run rejected: %s", exc.message, extra={"reason": exc.reason})

@@ -14,6 +14,7 @@ import logging
 import azure.functions as func
 
 from shared import composition
+from shared.core import tracing
 from shared.core.errors import PipelineError
 from shared.intake.events import parse_snapshot_write
 
@@ -30,19 +31,22 @@ def snapshot_created(event: func.EventGridEvent) -> None:
     if command is None:
         logger.debug("not a snapshot write: %s %s", event.event_type, event.subject)
         return
-    try:
-        result = composition.intake_service().on_snapshot_written(command)
-    except PipelineError as error:
-        logger.warning(
-            "snapshot intake failed; Event Grid will deliver the event again: %s",
-            error.message,
-            extra={
-                "source": str(command.snapshot_id),
-                "reason": error.reason,
-                "event_id": event.id,
-            },
+    with tracing.operation("snapshot_created", fields={"event_id": event.id}):
+        try:
+            result = composition.intake_service().on_snapshot_written(command)
+        except PipelineError as error:
+            logger.warning(
+                "snapshot intake failed; Event Grid will deliver the event again: %s",
+                error.message,
+                extra={
+                    "source": str(command.snapshot_id),
+                    "reason": error.reason,
+                    "event_id": event.id,
+                },
+            )
+            raise
+        logger.info(
+            "snapshot intake: %s",
+            result.outcome,
+            extra={**result.log_fields(), "event_id": event.id},
         )
-        raise
-    logger.info(
-        "snapshot intake: %s", result.outcome, extra={**result.log_fields(), "event_id": event.id}
-    )

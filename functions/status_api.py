@@ -19,6 +19,7 @@ import azure.functions as func
 from shared import composition
 from shared.builds.status import build_list, build_view, record_view, source_view
 from shared.builds.submission import problems_document, submit_request
+from shared.core import tracing
 from shared.core.errors import PipelineError, ValidationFailed
 
 bp = func.Blueprint()
@@ -40,6 +41,11 @@ def _unavailable(error: PipelineError) -> func.HttpResponse:
 
 @bp.route(route="builds", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def submit_build(req: func.HttpRequest) -> func.HttpResponse:
+    with tracing.operation("submit_build"):  # the queued request carries this trace
+        return _submit(req)
+
+
+def _submit(req: func.HttpRequest) -> func.HttpResponse:
     try:  # the raw body: bytes that are no JSON document are a 400 with the reason (InvalidJson)
         submitted = submit_request(
             req.get_body(),
@@ -47,6 +53,7 @@ def submit_build(req: func.HttpRequest) -> func.HttpResponse:
             sender=composition.messaging(),
             now=composition.utc_now(),
             records=composition.build_records,
+            regions=composition.region_catalog(),
         )
     except ValidationFailed as error:
         return _json(

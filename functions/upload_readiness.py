@@ -16,6 +16,7 @@ from collections import Counter
 import azure.functions as func
 
 from shared import composition
+from shared.core import tracing
 from shared.core.errors import PermanentError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%GALLERY_INTAKE_RECHECK_SCHEDULE%", use_monitor=False)
 def upload_readiness(timer: func.TimerRequest) -> None:
+    with tracing.operation("upload_readiness"):  # each pending record is a trace of its own
+        _recheck(timer)
+
+
+def _recheck(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logger.info("intake re-check is past due; running now")
     try:

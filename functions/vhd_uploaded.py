@@ -15,6 +15,7 @@ import logging
 import azure.functions as func
 
 from shared import composition
+from shared.core import tracing
 from shared.core.errors import PermanentError, PipelineError
 from shared.intake.events import parse_blob_created
 
@@ -30,15 +31,16 @@ def vhd_uploaded(event: func.EventGridEvent) -> None:
     except PermanentError as error:
         logger.error("not a BlobCreated event: %s", error.message, extra={"event_id": event.id})
         return
-    try:
-        result = composition.intake_service().on_blob_created(command)
-    except PipelineError as error:
-        logger.warning(
-            "upload intake failed; Event Grid will deliver the event again: %s",
-            error.message,
-            extra={"source": command.vhd_url, "reason": error.reason, "event_id": event.id},
+    with tracing.operation("vhd_uploaded", fields={"event_id": event.id}):
+        try:
+            result = composition.intake_service().on_blob_created(command)
+        except PipelineError as error:
+            logger.warning(
+                "upload intake failed; Event Grid will deliver the event again: %s",
+                error.message,
+                extra={"source": command.vhd_url, "reason": error.reason, "event_id": event.id},
+            )
+            raise
+        logger.info(
+            "upload intake: %s", result.outcome, extra={**result.log_fields(), "event_id": event.id}
         )
-        raise
-    logger.info(
-        "upload intake: %s", result.outcome, extra={**result.log_fields(), "event_id": event.id}
-    )

@@ -35,6 +35,7 @@ from azure.servicebus import (
 )
 from azure.servicebus.exceptions import ServiceBusError
 
+from shared.core import tracing
 from shared.core.errors import PermanentError, TransientError
 from shared.core.messaging import OutgoingMessage
 from shared.core.redaction import redact_secrets
@@ -71,8 +72,23 @@ class DeadLetter:
     body: str
 
 
+def _trace_properties() -> dict[str | bytes, Any]:
+    """The current span's W3C trace context as application properties: ``traceparent``,
+    ``tracestate`` and ``Diagnostic-Id`` (what the .NET SDK in the Functions host reads). Keys
+    are bytes, as azure-servicebus writes them, so its own tracing keeps ours (``setdefault``)
+    instead of adding a second key with the same name."""
+    carrier = tracing.current_carrier()
+    properties: dict[str | bytes, Any] = {k.encode(): v for k, v in carrier.items()}
+    if tracing.TRACEPARENT in carrier:
+        properties[tracing.DIAGNOSTIC_ID.encode()] = carrier[tracing.TRACEPARENT]
+    return properties
+
+
 def _sdk_message(message: OutgoingMessage) -> ServiceBusMessage:
-    properties: dict[str | bytes, Any] = dict(message.application_properties.items())
+    properties: dict[str | bytes, Any] = {
+        **_trace_properties(),
+        **dict(message.application_properties.items()),
+    }
     sdk = ServiceBusMessage(
         message.body,
         message_id=message.message_id,

@@ -4,7 +4,8 @@
 * the results of their entry points (:class:`MessageOutcome`, :class:`TrackerReport`);
 * the delayed-retry schedule of a message (:func:`retry_delay`);
 * :func:`definition_of` a request, and :class:`BuildJournal`: a build record's transitions,
-  each published as a CloudEvent before it is written.
+  each published as a CloudEvent before it is written, and counted in the build metrics
+  (``shared.core.metrics``) once it is.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from shared.builds.events import build_event
 from shared.builds.gallery import DefinitionRef
 from shared.builds.records import BuildPhase, BuildRecord, BuildRecords
 from shared.contract.model import BuildRequest, VhdSource
+from shared.contract.rules import normalise_region
+from shared.core import metrics
 from shared.core.cloudevents import event_message
 from shared.core.messaging import MessageSender, RejectedMessageSink
 from shared.vhd.preflight import VhdReport
@@ -140,9 +143,71 @@ class BuildJournal:
         build_id: str,
         change: Callable[[BuildRecord], BuildRecord],
     ) -> BuildRecord:
-        """:meth:`BuildRecords.upsert`, publishing the new record's event before the write."""
-        return self._records.upsert(initial, build_id, change, before_write=self.publish)
+        """:meth:`BuildRecords.upsert`, publishing the new record's event before the write.
+
+        The write that moved the record to a new phase is counted (``record_transition``):
+        once, by the writer whose compare-and-swap won; a retried attempt or a redelivery that
+        changes nothing counts nothing.
+        """
+        seen: dict[str, Any] = {}
+
+        def tracked_initial(now: str) -> BuildRecord:
+            seen["created"] = record = initial(now)
+            return record
+
+        def tracked_change(current: BuildRecord) -> BuildRecord:
+            seen["before"] = None if current is seen.get("created") else current.phase
+            return change(current)
+
+        def publish(record: BuildRecord) -> None:
+            seen["written"] = (seen.get("before"), record)
+            self.publish(record)
+
+        result = self._records.upsert(
+            tracked_initial, build_id, tracked_change, before_write=publish
+        )
+        written = seen.get("written")
+        if written is not None and written[1] is result:
+            record_transition(written[0], result)
+        return result
 
     def publish(self, record: BuildRecord) -> None:
         event = build_event(record, time=self._clock())
         self._sender.send(self._events_topic, event_message(event))
+
+
+#: Phases a build reaches once its image version PUT was accepted.
+_STARTED_PHASES = (BuildPhase.STARTED, BuildPhase.REPLICATING, BuildPhase.SUCCEEDED)
+
+
+def record_transition(before: BuildPhase | None, record: BuildRecord) -> None:
+    """Count a written transition ``before`` -> ``record.phase`` (``None``: a new record).
+
+    ``gallery.builds.started`` when a build first reaches a started phase (also when its record
+    missed "started" after a crash); ``succeeded`` with the replication time of each region
+    (from the start in the record's history to now); ``failed`` with the record's reason.
+    """
+    if before is record.phase:
+        return
+    if record.phase in _STARTED_PHASES and before in (None, BuildPhase.QUEUED):
+        metrics.build_started()
+    if record.phase is BuildPhase.SUCCEEDED:
+        metrics.build_succeeded(replication_seconds(record))
+    elif record.phase is BuildPhase.FAILED:
+        metrics.build_failed(record.error_reason or "Unknown")
+
+
+def replication_seconds(record: BuildRecord) -> dict[str, float]:
+    """Seconds from the build's start (the history's ``started``, else its creation) to its
+    last update, for each target region (regions by their normalised name)."""
+    started = next(
+        (h["at"] for h in record.history if h.get("state") == BuildPhase.STARTED.value),
+        record.created_at,
+    )
+    try:
+        seconds = (
+            datetime.fromisoformat(record.updated_at) - datetime.fromisoformat(started)
+        ).total_seconds()
+    except ValueError:
+        return {}
+    return {normalise_region(region.region): seconds for region in record.regions}

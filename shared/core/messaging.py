@@ -1,9 +1,10 @@
 """The pipeline's outgoing messages, as a port: build requests, rejects and build events.
 
 Domain code builds an :class:`OutgoingMessage` and hands it to a :class:`MessageSender`; the
-adapter over azure-servicebus is ``shared.adapters.service_bus``. Message ids are deterministic
-(the request id for a build request), so the queue's duplicate detection drops a second copy of
-the same request, whoever sent it.
+adapter over azure-servicebus is ``shared.adapters.service_bus``, which adds the W3C trace
+context of the current span (``traceparent``, ``tracestate``) to every message it sends.
+Message ids are deterministic (the request id for a build request), so the queue's duplicate
+detection drops a second copy of the same request, whoever sent it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol
+
+from shared.core.tracing import carrier_from_properties
 
 JSON_CONTENT_TYPE: Final = "application/json"
 CLOUDEVENTS_CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
@@ -47,6 +50,13 @@ class IncomingMessage:
     delivery_count: int = 1
     #: How many delayed retries of this request came before this copy (0 for the original).
     attempt: int = 0
+    #: The message's application properties (``traceparent``, the attempt...), as text.
+    application_properties: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def trace_context(self) -> dict[str, str]:
+        """The W3C trace context its sender put on it (``{}`` if none): handlers continue it."""
+        return carrier_from_properties(self.application_properties)
 
     def as_outgoing(self) -> OutgoingMessage:
         """The same message, to relay it (e.g. to the dead-letter place) unchanged."""
