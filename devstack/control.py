@@ -235,6 +235,8 @@ def write_local_settings(layout: Layout, started: set[str]) -> Path:
         # The MSI endpoint is plain HTTP, as on App Service (one port serves both).
         values["IDENTITY_ENDPOINT"] = f"http://127.0.0.1:{ports['armsim']}/msi/token"
         values["IDENTITY_HEADER"] = IDENTITY_HEADER
+        # The simulator is the local Entra too (tokens of other tenants for cross-tenant sources).
+        values["GALLERY_AUTHORITY_HOST"] = arm
     document = {"IsEncrypted": False, "Values": values}
     layout.settings_file.write_text(json.dumps(document, indent=2) + "\n")
     return layout.settings_file

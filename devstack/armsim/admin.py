@@ -1,5 +1,6 @@
-"""The admin API (``/admin/*``, plain HTTP or HTTPS, no token): health, stats, reset, seed,
-faults, clock, webhooks, config and a token shortcut. See docs/devstack.md."""
+"""The admin API (``/admin/*``, plain HTTP or HTTPS, no token): health, stats, reset, seed
+(resources, subscriptions with their tenants, app registrations), faults, clock, webhooks, config
+and a token shortcut (any tenant). See docs/devstack.md."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import copy
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from devstack.armsim import events, ids
+from devstack.armsim import events, ids, regions
 from devstack.armsim.clock import azure_timestamp
 from devstack.armsim.context import SimContext
 from devstack.armsim.errors import ArmError, parent_not_found
@@ -17,6 +18,7 @@ from devstack.armsim.identity import IdentityService
 from devstack.armsim.protocol import Reply, Request
 from devstack.armsim.resources import normalize_plain
 from devstack.armsim.store import StoredResource
+from devstack.armsim.tenants import DEFAULT_TENANT_ID, Directory, is_guid, service_principal_id
 from devstack.armsim.version_bodies import normalize_version
 
 JsonObject = dict[str, Any]
@@ -34,6 +36,10 @@ class AdminTarget(Protocol):
 
     @property
     def identity(self) -> IdentityService: ...
+
+    @property
+    def directory(self) -> Directory:
+        """Subscriptions per tenant and app registrations."""
 
     def settle(self) -> None:
         """Finalize every operation that has reached a terminal state."""
@@ -70,9 +76,20 @@ def _dispatch(sim: AdminTarget, request: Request) -> Reply:
             sim.reset()
             return Reply(200, {"reset": True})
         if path == "/admin/seed" and method == "POST":
+            subscriptions = [
+                sim.directory.declare_subscription(item) for item in body.get("subscriptions", [])
+            ]
+            applications = [
+                sim.directory.declare_application(item) for item in body.get("applications", [])
+            ]
             items = body.get("resources", [body] if "id" in body else [])
             seeded = [seed_resource(context, item) for item in items]
-            return Reply(200, {"value": seeded})
+            answer: JsonObject = {"value": seeded}
+            if subscriptions:
+                answer["subscriptions"] = subscriptions
+            if applications:
+                answer["applications"] = applications
+            return Reply(200, answer)
         if path == "/admin/faults":
             if method == "GET":
                 return Reply(200, context.faults.to_json())
@@ -109,9 +126,37 @@ def _dispatch(sim: AdminTarget, request: Request) -> Reply:
                 context.store.set_setting("pageSize", size)
             return Reply(200, {"pageSize": context.pager.size})
         if path == "/admin/token" and method == "POST":
-            resource = str(body.get("resource") or "https://management.azure.com")
-            return Reply(200, {"access_token": sim.identity.mint(resource)})
+            return Reply(200, _admin_token(sim, body))
     raise ArmError(404, "NotFound", f"no admin route {method} {path}")
+
+
+def _admin_token(sim: AdminTarget, body: JsonObject) -> JsonObject:
+    """``{"resource"?, "tenantId"?, "clientId"?}`` -> a token without any handshake. Without a
+    client id it is the managed identity's (default tenant); with one, that application's
+    service principal in ``tenantId`` (the application must have one there)."""
+    resource = str(body.get("resource") or "https://management.azure.com")
+    tenant = str(body.get("tenantId") or DEFAULT_TENANT_ID)
+    if not is_guid(tenant):
+        raise ArmError(400, "InvalidTenant", f"tenantId must be a GUID, got {tenant!r}")
+    client_id = body.get("clientId")
+    if client_id:
+        app = sim.directory.application(str(client_id))
+        if app is None or not app.in_tenant(tenant):
+            raise ArmError(
+                400,
+                "UnknownApplication",
+                f"application {client_id} has no service principal "
+                f'in tenant {tenant} (declare it with POST /admin/seed {{"applications"}})',
+            )
+        token = sim.identity.mint(
+            resource,
+            tenant_id=tenant,
+            app_id=app.app_id,
+            object_id=service_principal_id(app.app_id, tenant),
+        )
+    else:
+        token = sim.identity.mint(resource, tenant_id=tenant)
+    return {"access_token": token, "token_type": "Bearer", "tenantId": tenant}
 
 
 def _clock(context: SimContext) -> JsonObject:
@@ -133,6 +178,8 @@ def seed_resource(context: SimContext, item: JsonObject) -> JsonObject:
         raise parent_not_found(parent.name_path)
     if not item.get("location"):
         raise ArmError(400, "InvalidSeed", f"{resource_id}: location is required")
+    if not regions.is_known(str(item["location"])):  # seeds skip rules, never the region list
+        raise ArmError(400, "InvalidSeed", f"{resource_id}: unknown region {item['location']!r}")
     props = copy.deepcopy(item.get("properties") or {})
     state = str(props.pop("provisioningState", "Succeeded"))
     meta: JsonObject = {"provisioningState": state, "operationId": None}

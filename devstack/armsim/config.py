@@ -6,9 +6,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: api-versions accepted for Compute Gallery resources (the real service rejects others).
-GALLERY_API_VERSIONS: tuple[str, ...] = ("2024-03-03", "2025-03-03", "2026-03-03")
-#: api-versions accepted for disks and snapshots (Compute "DiskRP").
-DISK_API_VERSIONS: tuple[str, ...] = ("2024-03-02", "2025-01-02", "2026-03-02")
+#: The stable GalleryRP versions the service still serves from 2021-10-01 on (ARM lists them in
+#: its NoRegisteredProviderFound error, flatcar/mantle#520; azure-cli 2.85 still sends 2021-10-01
+#: for definitions in 2026) up to the one azure-mgmt-compute 39 sends (2026-03-03).
+GALLERY_API_VERSIONS: tuple[str, ...] = (
+    "2021-10-01",
+    "2022-01-03",
+    "2022-03-03",
+    "2022-08-03",
+    "2023-07-03",
+    "2024-03-03",
+    "2025-03-03",
+    "2026-03-03",
+)
+#: api-versions accepted for disks and snapshots (Compute "DiskRP"): the stable DiskRP versions
+#: since 2022-03-02 (azure-rest-api-specs ``DiskRP/stable/*``; the 2023 recordings use 2023-04-02
+#: and 2023-10-02) up to the one azure-mgmt-compute 39 sends (2026-03-02).
+DISK_API_VERSIONS: tuple[str, ...] = (
+    "2022-03-02",
+    "2022-07-02",
+    "2023-01-02",
+    "2023-04-02",
+    "2023-10-02",
+    "2024-03-02",
+    "2025-01-02",
+    "2026-03-02",
+)
 #: api-versions accepted for VMs, scale sets and managed images (Compute "ComputeRP").
 COMPUTE_API_VERSIONS: tuple[str, ...] = ("2024-07-01", "2024-11-01", "2025-04-01", "2026-04-01")
 #: The ARM audience tokens must be issued for.

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from devstack.armsim import operations
 from devstack.armsim.clock import SimClock
 from devstack.armsim.config import SimConfig
 from devstack.armsim.events import EventPublisher
@@ -50,18 +51,11 @@ class SimContext:
         return self.pager.page(request, items)
 
     def async_headers(self, operation: JsonObject, *, delete: bool = False) -> dict[str, str]:
-        """The monitor headers of a long-running operation's 201/200/202 reply."""
-        base = (
-            f"{self.config.base_url}/subscriptions/{operation['resourceId'].split('/')[2]}"
-            f"/providers/Microsoft.Compute/locations/{operation['location']}"
-            f"/capsOperations/{operation['id']}"
+        """The monitor headers of a long-running operation's 201/200/202 reply (per family:
+        :func:`devstack.armsim.operations.monitor_headers`)."""
+        return operations.monitor_headers(
+            self.config.base_url,
+            operation,
+            delete=delete,
+            retry_after=self.config.lro_retry_after,
         )
-        api = operation["apiVersion"]
-        headers = {"Azure-AsyncOperation": f"{base}?api-version={api}"}
-        if delete:
-            headers["Location"] = f"{base}?monitor=true&api-version={api}"
-        if self.config.lro_retry_after > 0:
-            headers["Retry-After"] = str(self.config.lro_retry_after)
-        else:
-            headers["azure-asyncnotification"] = "Enabled"
-        return headers

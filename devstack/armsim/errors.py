@@ -71,6 +71,36 @@ def bad_api_version(value: str, supported: tuple[str, ...]) -> ArmError:
     )
 
 
+def resources_api_version(value: str, supported: tuple[str, ...]) -> ArmError:
+    """ARM's own answer to an unknown api-version of a ``Microsoft.Resources`` call."""
+    return ArmError(
+        400,
+        "InvalidApiVersionParameter",
+        f"The api-version '{value}' is invalid. The supported versions are "
+        f"'{','.join(supported)}'.",
+    )
+
+
+def location_not_available(
+    location: str,
+    available: str,
+    *,
+    resource_type: str = "Microsoft.Compute/galleries",
+    target: str | None = None,
+) -> ArmError:
+    """An unknown region: ARM's ``LocationNotAvailableForResourceType``. The troubleshooting
+    guide of Compute Gallery quotes it with the galleries' resource type for galleries, image
+    definitions and image versions alike, so that is the default type named."""
+    return ArmError(
+        400,
+        "LocationNotAvailableForResourceType",
+        f"The provided location '{location}' is not available for resource type "
+        f"'{resource_type}'. List of available regions for the resource type is "
+        f"'{available}'.",
+        target=target,
+    )
+
+
 def missing_api_version() -> ArmError:
     return ArmError(
         400,
@@ -149,4 +179,39 @@ def internal_error() -> ArmError:
         500,
         "InternalExecutionError",
         "An internal execution error occurred. Please retry later.",
+    )
+
+
+# --- disks and snapshots (DiskRP) -----------------------------------------------------------
+
+
+def disk_source_not_found(source_name: str) -> ArmError:
+    """``creationData.sourceResourceId`` names nothing in the disk's region (missing, or a copy
+    across regions): 404 ``NotFound``, the text ``az snapshot create`` shows for it."""
+    return ArmError(404, "NotFound", f"Resource {source_name} is not found.")
+
+
+def copy_start_wrong_source() -> ArmError:
+    """``CopyStart`` from something that is not a snapshot (e.g. a managed disk)."""
+    return invalid_parameter("Entity not of expected type")
+
+
+#: Azure refuses CopyStart of full snapshots; its exact text is not public (docs/devstack.md).
+COPY_START_FULL_SNAPSHOT_MESSAGE = (
+    "CopyStart is only supported for creating an incremental snapshot from an incremental "
+    "snapshot. Set 'incremental' to true and copy an incremental snapshot."
+)
+
+
+def copy_start_full_snapshot() -> ArmError:
+    return invalid_parameter(COPY_START_FULL_SNAPSHOT_MESSAGE, target="incremental")
+
+
+def disk_property_change_not_allowed(prop: str, disk_name: str) -> ArmError:
+    """A PUT on an existing disk or snapshot that changes how it was created (``BadRequest``
+    and the text as ``az snapshot create`` shows them)."""
+    return ArmError(
+        400,
+        "BadRequest",
+        f"Changing property '{prop}' is not allowed for existing disk '{disk_name}'.",
     )

@@ -3,7 +3,8 @@
 An operation is a JSON object persisted in the store::
 
     {"id", "kind": "create"|"update"|"delete", "resourceKey", "resourceId", "location",
-     "apiVersion", "mark": {"real", "offset"}, "startTime",
+     "apiVersion", "family": "gallery"|"disk"|"compute", "partition"?,
+     "mark": {"real", "offset"}, "startTime",
      "buildSeconds": float,                 # simulated seconds before replication starts
      "regions": [{"name", "key", "seconds", "existing", "failAfter"?, "failMessage"?}],
      "failure": {"atSeconds", "code", "message"} | None,   # whole-operation failure
@@ -11,6 +12,13 @@ An operation is a JSON object persisted in the store::
 
 The status is never stored while running: :func:`evaluate` computes it from the clock, so a
 restart in the middle of an operation continues exactly where it was.
+
+The *family* says which service answers for the operation, and so where its status is polled
+and which monitor headers the accepted request gets (:func:`monitor_headers`): gallery resources
+``.../capsOperations/{id}`` (CAPS), disks and snapshots ``.../DiskOperations/{id}?p=...`` (DiskRP,
+``Azure-AsyncOperation`` *and* ``Location`` on every write), managed images
+``.../operations/{id}?p=...`` (CRP, ``azure-asyncnotification: Enabled``), as the recorded
+sessions show (docs/devstack.md, "Disks, snapshots and managed images").
 """
 
 from __future__ import annotations
@@ -39,6 +47,19 @@ REGION_SECONDS_PER_GIB_REPLICA = 0.4
 VERSION_UPDATE_SECONDS = 150.0
 VERSION_DELETE_SECONDS = 90.0
 QUICK_OPERATION_SECONDS = 1.0
+#: Disks and snapshots (recorded: 0.1 s for an empty disk, 2 s for a 4 GiB copy, 0.2 s for a
+#: delete) and managed images (recorded: 5 s to create, update or delete).
+DISK_WRITE_SECONDS = 2.0
+DISK_DELETE_SECONDS = 1.0
+IMAGE_OPERATION_SECONDS = 5.0
+
+#: The path segment under ``/providers/Microsoft.Compute/locations/{loc}/`` where each family's
+#: operation status is polled.
+STATUS_SEGMENTS: dict[str, str] = {
+    "gallery": "capsOperations",
+    "disk": "DiskOperations",
+    "compute": "operations",
+}
 
 
 @dataclass(frozen=True)
@@ -85,16 +106,20 @@ def new_operation(
     regions: list[JsonObject] | None = None,
     failure: JsonObject | None = None,
     source_keys: list[str] | None = None,
+    family: str = "gallery",
 ) -> JsonObject:
-    """A fresh operation starting now."""
+    """A fresh operation starting now (``family``: see :data:`STATUS_SEGMENTS`)."""
+    if family not in STATUS_SEGMENTS:
+        raise ValueError(f"unknown operation family {family!r}")
     mark = clock.mark()
-    return {
+    operation: JsonObject = {
         "id": str(uuid.uuid4()),
         "kind": kind,
         "resourceKey": resource_key,
         "resourceId": resource_id,
         "location": region_key(location),
         "apiVersion": api_version,
+        "family": family,
         "mark": {"real": mark.real, "offset": mark.offset},
         "startTime": azure_timestamp(clock.now()),
         "buildSeconds": build,
@@ -103,6 +128,37 @@ def new_operation(
         "sourceKeys": source_keys or [],
         "finalized": False,
     }
+    if family != "gallery":
+        # DiskRP and CRP status URLs carry an opaque ``p`` (a GUID) before the api-version.
+        operation["partition"] = str(uuid.uuid4())
+    return operation
+
+
+def monitor_headers(
+    base_url: str, operation: JsonObject, *, delete: bool, retry_after: int
+) -> dict[str, str]:
+    """The monitor headers of an accepted long-running request, as each family sends them.
+
+    ``Azure-AsyncOperation`` always; ``Location`` (``monitor=true``) on deletes and on every
+    disk or snapshot write; ``Retry-After`` when configured, else ``azure-asyncnotification:
+    Enabled`` (CAPS and CRP send it; DiskRP sends neither).
+    """
+    family = str(operation.get("family", "gallery"))
+    subscription = str(operation["resourceId"]).split("/")[2]
+    base = (
+        f"{base_url}/subscriptions/{subscription}/providers/Microsoft.Compute/locations/"
+        f"{operation['location']}/{STATUS_SEGMENTS[family]}/{operation['id']}"
+    )
+    partition = f"p={operation['partition']}&" if operation.get("partition") else ""
+    api = operation["apiVersion"]
+    headers = {"Azure-AsyncOperation": f"{base}?{partition}api-version={api}"}
+    if delete or family == "disk":
+        headers["Location"] = f"{base}?{partition}monitor=true&api-version={api}"
+    if retry_after > 0:
+        headers["Retry-After"] = str(retry_after)
+    elif family != "disk":
+        headers["azure-asyncnotification"] = "Enabled"
+    return headers
 
 
 def region_plan(
@@ -195,13 +251,21 @@ def _region_state(
     return RegionState(name, "Replicating", progress, "")
 
 
-def status_body(operation: JsonObject, state: OperationState) -> JsonObject:
-    """The capsOperations poll body, as the real service returns it."""
+def status_body(
+    operation: JsonObject, state: OperationState, output: JsonObject | None = None
+) -> JsonObject:
+    """The operation poll body, as the real services return it.
+
+    ``output`` (DiskRP writes only) is the resource as it reads once the write succeeded: the
+    status body then carries it as ``properties.output``, between ``status`` and ``name``.
+    """
     body: JsonObject = {"startTime": operation["startTime"]}
     if state.terminal:
         start = parse_timestamp(operation["startTime"]) or dt.datetime.now(dt.UTC)
         body["endTime"] = azure_timestamp(start + dt.timedelta(seconds=state.end_work))
     body["status"] = state.status
+    if output is not None and state.status == SUCCEEDED:
+        body["properties"] = {"output": output}
     body["name"] = operation["id"]
     if state.error is not None:
         body["error"] = state.error

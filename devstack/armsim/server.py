@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from devstack.armsim.admin import handle_admin
+from devstack.armsim.entra import is_entra_path
 from devstack.armsim.errors import ArmError
 from devstack.armsim.protocol import Reply, Request
 from devstack.armsim.simulator import Simulator
@@ -27,6 +29,12 @@ logger = logging.getLogger(__name__)
 TLS_HANDSHAKE = 0x16
 SOCKET_TIMEOUT_SECONDS = 60.0
 MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def _scope_path(path: str) -> str:
+    """ARM reads an encoded ``/`` as a path separator: SDKs send a ``{scope}`` parameter (a
+    resource id) as ``%2F``-encoded segments, or after the template's own ``/`` (``//``)."""
+    return re.sub(r"/{2,}", "/", re.sub(r"%2[fF]", "/", path))
 
 
 class ArmHttpServer(ThreadingHTTPServer):
@@ -78,7 +86,7 @@ class ArmRequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s " + format, self.address_string(), *args)
 
     def _serve(self) -> None:
-        parts = urlsplit(self.path)
+        parts = urlsplit(re.sub(r"^/{2,}", "/", self.path))  # else "//x" reads as a host
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {name.lower(): value for name, value in self.headers.items()}
         length = int(headers.get("content-length") or 0)
@@ -87,7 +95,12 @@ class ArmRequestHandler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length) if length else b""
         body: Any = None
-        if raw:
+        form = (
+            headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
+        )
+        if raw and form:  # the Entra token endpoint's client-credentials form
+            body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -98,7 +111,7 @@ class ArmRequestHandler(BaseHTTPRequestHandler):
                 return
         request = Request(
             method=self.command,
-            path=parts.path,
+            path=_scope_path(parts.path),
             query=query,
             headers=headers,
             body=body,
@@ -121,6 +134,8 @@ class ArmRequestHandler(BaseHTTPRequestHandler):
                 )
         if lowered.startswith("/admin/"):
             return handle_admin(sim, request)
+        if is_entra_path(request.path):  # the Entra-shaped token service (HTTPS for MSAL)
+            return sim.entra.handle(request)
         if not secure:
             refusal = ArmError(
                 400,

@@ -250,6 +250,8 @@ class SourceResolver:
             if lun is None:
                 facts.os_size_gib = size
                 facts.os_type = props.get("osType")
+                # Azure leaves a disk's or snapshot's generation unset unless it was sent; an
+                # unset one fits V1 and V2 definitions (validation.check_against_definition).
                 facts.hyper_v_generation = props.get("hyperVGeneration")
                 facts.checked_id = str(source.get("id") or source.get("uri"))
             else:
@@ -260,6 +262,12 @@ class SourceResolver:
         self, source: JsonObject, path_name: str, location: str
     ) -> tuple[str, int, JsonObject]:
         base = f"properties.storageProfile.{path_name}.source"
+        if source.get("uri") and source.get("id") and not source.get("storageAccountId"):
+            # The older VHD form (REST spec 2022-03-03 example, GalleryDiskImageSource.id "can
+            # specify ... storage account resource"): ``id`` names the blob's storage account.
+            ref = ids.parse_resource_id(str(source["id"]))
+            if ref is not None and ref.type == ids.STORAGE_ACCOUNT:
+                source = {"uri": source["uri"], "storageAccountId": source["id"]}
         if source.get("uri") or source.get("storageAccountId"):
             if source.get("id"):
                 raise invalid_parameter(

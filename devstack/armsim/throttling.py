@@ -32,11 +32,17 @@ GROUP_LIMITS: dict[str, tuple[int, int]] = {
     "DeleteGalleryImage": (50, 300),
     "ListGalleryImage": (600, 3000),  # assumed
     "GetOperationStatus": (5000, 15000),
-    "LowCostGet": (4000, 32000),  # CRP disks/snapshots/VMs/images GET
-    "HighCostGet": (300, 2400),  # CRP lists
-    "CreateUpdateDisks": (1000, 8000),  # CRP disks and snapshots
-    "DeleteDisks": (1000, 8000),
-    "PutVM": (240, 1200),  # CRP VMs, scale sets, managed images
+    # DiskRP and CRP groups as recorded (azure-cli / azure-sdk-for-python recordings 2021-2025):
+    "LowCostGet": (15000, 120000),  # disks and snapshots GET
+    "HighCostGet": (300, 2400),  # lists (assumed)
+    "CreateUpdateDisks": (3000, 25000),  # disk PUT/PATCH, snapshot PATCH and empty PUT
+    "HighCostSnapshotCreateHydrate": (1000, 8000),  # snapshot PUT copying a source
+    "DeleteDisks": (3000, 24000),
+    "GetOperation": (15000, 30000),  # DiskOperations / operations polls (CRP's, the lower)
+    "CreateImages": (40, 200),  # managed images
+    "GetImages": (360, 1800),
+    "DeleteImages": (120, 600),
+    "PutVM": (240, 1200),  # VMs and scale sets (assumed)
     "DeleteVM": (240, 1200),
 }
 

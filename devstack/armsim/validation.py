@@ -7,8 +7,13 @@ import re
 from typing import Any
 
 from devstack.armsim.clock import parse_timestamp
-from devstack.armsim.errors import ArmError, invalid_parameter, out_of_range
-from devstack.armsim.regions import region_key
+from devstack.armsim.errors import (
+    ArmError,
+    invalid_parameter,
+    location_not_available,
+    out_of_range,
+)
+from devstack.armsim.regions import available_names, display_name, is_known, region_key
 from devstack.armsim.sources import SourceFacts
 
 JsonObject = dict[str, Any]
@@ -40,13 +45,39 @@ def check_version_name(name: str) -> None:
         raise invalid_parameter(VERSION_NAME_MESSAGE, target="galleryImageVersionName")
 
 
-def check_location(body: JsonObject) -> str:
+#: The gallery's own region is missing from a version's target regions (the version's own
+#: location is Azure's rule, :data:`VERSION_LOCATION_MESSAGE`). Azure's text for this case is
+#: not public; the simulator refuses it with this message (docs/devstack.md, "Regions").
+GALLERY_LOCATION_MESSAGE = (
+    "Gallery image version publishing profile regions {regions} must contain the location of "
+    "the gallery '{location}'"
+)
+VERSION_LOCATION_MESSAGE = (
+    "Gallery image version publishing profile regions {regions} must contain the location of "
+    "image version '{location}'."
+)
+
+
+def check_location(body: JsonObject, resource_type: str = "Microsoft.Compute/galleries") -> str:
+    """The body's ``location``: required, and a region of the public cloud."""
     location = body.get("location")
     if not isinstance(location, str) or not location:
         raise ArmError(
             400, "LocationRequired", "The location property is required for this definition."
         )
+    if not is_known(location):
+        raise location_not_available(location, available_names(), resource_type=resource_type)
     return location
+
+
+def check_target_region_names(regions: list[JsonObject]) -> None:
+    """Every ``targetRegions[].name`` is a region (``LocationNotAvailableForResourceType``)."""
+    for region in regions:
+        name = str(region.get("name") or "")
+        if name and not is_known(name):
+            raise location_not_available(
+                name, available_names(), target="publishingProfile.targetRegions.name"
+            )
 
 
 def parse_end_of_life(value: object, path: str, now: dt.datetime) -> dt.datetime:
@@ -64,12 +95,16 @@ def parse_end_of_life(value: object, path: str, now: dt.datetime) -> dt.datetime
     return parsed
 
 
-def check_publishing_profile(profile: JsonObject, location: str) -> None:
-    """Replica ranges, duplicate regions, the source region among the targets."""
+def check_publishing_profile(
+    profile: JsonObject, location: str, gallery_location: str | None = None
+) -> None:
+    """Replica ranges, region names, duplicate regions, the version's and the gallery's
+    regions among the targets."""
     replica_count = profile.get("replicaCount")
     if replica_count is not None and not 1 <= int(replica_count) <= MAX_REPLICAS:
         raise out_of_range(replica_count, "replicaCount", 1, MAX_REPLICAS)
     regions = profile.get("targetRegions") or []
+    check_target_region_names(regions)
     seen: set[str] = set()
     for region in regions:
         name = str(region.get("name") or "")
@@ -88,11 +123,17 @@ def check_publishing_profile(profile: JsonObject, location: str) -> None:
         count = region.get("regionalReplicaCount")
         if count is not None and not 1 <= int(count) <= MAX_REPLICAS:
             raise out_of_range(count, "regionalReplicaCount", 1, MAX_REPLICAS)
-    if regions and region_key(location) not in seen:
-        names = ", ".join(str(r.get("name")) for r in regions)
+    if not regions:
+        return
+    names = "'" + ", ".join(str(r.get("name")) for r in regions) + "'"
+    if region_key(location) not in seen:
         raise invalid_parameter(
-            f"Gallery image version publishing profile regions {names} must contain the "
-            f"location of image version {location}",
+            VERSION_LOCATION_MESSAGE.format(regions=names, location=display_name(location)),
+            target="publishingProfile.targetRegions",
+        )
+    if gallery_location is not None and region_key(gallery_location) not in seen:
+        raise invalid_parameter(
+            GALLERY_LOCATION_MESSAGE.format(regions=names, location=display_name(gallery_location)),
             target="publishingProfile.targetRegions",
         )
 

@@ -1,8 +1,10 @@
 """The body rules of gallery image versions, apart from the handlers (:mod:`.versions`).
 
 The server defaults a new version gets (:func:`normalize_version`, also used by
-``POST /admin/seed``), the sizes the service adds when rendering, and what an update may not
-change (:func:`check_immutables`).
+``POST /admin/seed``), the disks and sizes the service adds once the version is built
+(:func:`derived_disks`, :func:`insert_size_after_source`), and what an update may not change
+(:func:`check_immutables`). Nothing the request did not send is echoed, apart from the
+defaults the real service adds (docs/devstack.md, "Response shapes").
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from devstack.armsim.sources import SourceFacts
 JsonObject = dict[str, Any]
 
 READ_ONLY_VERSION_FIELDS = ("provisioningState", "replicationStatus", "validationsProfile")
+#: Request flags the service acts on but does not keep (``restore``: a soft-delete restore).
+REQUEST_ONLY_FIELDS = ("restore",)
+#: What a real 201 and a GET carry (``validationsProfile``, not in the SDK models); an update's
+#: 200 reply leaves it out (azure-cli recording test_image_version_end_of_life_date, 2026).
+VALIDATIONS_PROFILE: JsonObject = {"validationOperationStatus": "NotExecuted"}
 
 
 def strip_read_only(properties: JsonObject) -> JsonObject:
     """A copy of a request's properties without the read-only ones the service ignores."""
     props = copy.deepcopy(properties)
-    for name in READ_ONLY_VERSION_FIELDS:
+    for name in (*READ_ONLY_VERSION_FIELDS, *REQUEST_ONLY_FIELDS):
         props.pop(name, None)
     return props
 
@@ -46,7 +53,8 @@ def insert_size_after_source(disk: JsonObject, size: int) -> JsonObject:
 def normalize_regions(
     regions: list[JsonObject], replica_count: int, storage_type: str
 ) -> list[JsonObject]:
-    """Target regions with the service's defaults: display names, replicas, storage type."""
+    """Target regions with the service's defaults: display names, replicas, storage type. A
+    region's ``excludeFromLatest`` is echoed only when it was sent (real recordings)."""
     normalized = []
     for region in regions:
         item: JsonObject = {
@@ -57,7 +65,6 @@ def normalize_regions(
         for key, value in region.items():
             if key not in item:
                 item[key] = value
-        item.setdefault("excludeFromLatest", False)
         normalized.append(item)
     return normalized
 
@@ -80,11 +87,8 @@ def normalize_version(
     for key, value in profile.items():
         if key not in out_profile:
             out_profile[key] = value
+    del facts  # a whole-image source's disks appear once built (derived_disks), not at create
     storage = copy.deepcopy(props.get("storageProfile") or {})
-    if facts is not None and facts.kind != "disks":
-        storage.setdefault("osDiskImage", {})
-        if facts.data_sizes_gib and "dataDiskImages" not in storage:
-            storage["dataDiskImages"] = [{"lun": lun} for lun in sorted(facts.data_sizes_gib)]
     if "osDiskImage" in storage:
         storage["osDiskImage"].pop("sizeInGB", None)
         storage["osDiskImage"].setdefault("hostCaching", "ReadWrite")
@@ -120,16 +124,43 @@ def sizes_of(facts: SourceFacts) -> JsonObject:
     }
 
 
+def derived_disks(facts: SourceFacts) -> JsonObject | None:
+    """The disk images a whole-image source (managed image, VM, another version) brings: absent
+    from the 201 body, listed once the version is built as ``{sizeInGB, hostCaching, source:
+    {}}`` (azure-cli recording test_image_version_end_of_life_date, 2026)."""
+    if facts.kind == "disks":
+        return None
+    disks: JsonObject = {"osDiskImage": {"hostCaching": "ReadWrite", "source": {}}}
+    if facts.data_sizes_gib:
+        disks["dataDiskImages"] = [
+            {"lun": lun, "hostCaching": "ReadOnly", "source": {}}
+            for lun in sorted(facts.data_sizes_gib)
+        ]
+    return disks
+
+
+def with_derived_disks(storage: JsonObject, derived: JsonObject | None) -> JsonObject:
+    """``storage`` with the derived disk images filled in (what was sent about them wins)."""
+    if not derived:
+        return storage
+    result = copy.deepcopy(storage)
+    result["osDiskImage"] = {**derived["osDiskImage"], **(storage.get("osDiskImage") or {})}
+    if "dataDiskImages" in derived and not storage.get("dataDiskImages"):
+        result["dataDiskImages"] = copy.deepcopy(derived["dataDiskImages"])
+    return result
+
+
 def source_signature(storage: JsonObject) -> JsonObject:
     """The sources of a storage profile, normalized for comparison (ids lower-cased, no SAS)."""
 
     def disk_source(disk: JsonObject | None) -> tuple[str, str, str]:
         source = (disk or {}).get("source") or {}
-        return (
-            str(source.get("id", "")).lower(),
-            str(source.get("uri", "")).split("?", 1)[0].lower(),
-            str(source.get("storageAccountId", "")).lower(),
-        )
+        source_id = str(source.get("id", "")).lower()
+        account = str(source.get("storageAccountId", "")).lower()
+        uri = str(source.get("uri", "")).split("?", 1)[0].lower()
+        if uri and source_id and not account:  # the older VHD form: id = the storage account
+            source_id, account = "", source_id
+        return source_id, uri, account
 
     whole = storage.get("source") or {}
     return {
@@ -144,24 +175,25 @@ def source_signature(storage: JsonObject) -> JsonObject:
     }
 
 
-def check_immutables(old: JsonObject, new: JsonObject, *, patch: bool) -> None:
+def check_immutables(old: JsonObject, new: JsonObject) -> None:
     """409 PropertyChangeNotAllowed for a change of source, LUNs or storage settings.
 
-    A PUT is compared whole; a PATCH only in the parts it carries.
+    A source is compared only where the request names one: a PUT or PATCH that leaves the
+    source out keeps the stored one (the azure-cli update pattern; the REST spec's
+    ``GalleryImageVersion_Update_WithoutSourceId`` example). ``old`` is the storage profile as
+    the service shows it (with the disk images a whole-image source brought).
     """
     prefix = "galleryImageVersion.properties"
     new_storage = new.get("storageProfile") or {}
     before = source_signature(old.get("storageProfile") or {})
     after = source_signature(new_storage)
-    has_os_source = bool((new_storage.get("osDiskImage") or {}).get("source"))
-    if (not patch or "source" in new_storage) and before["source"] != after["source"]:
+    if any(after["source"]) and before["source"] != after["source"]:
         field = "virtualMachineId" if before["source"][1] or after["source"][1] else "id"
         raise property_change_not_allowed(f"{prefix}.storageProfile.source.{field}")
-    if (not patch or has_os_source) and before["os"] != after["os"]:
+    if any(after["os"]) and before["os"] != after["os"]:
         field = "uri" if before["os"][1] or after["os"][1] else "id"
         raise property_change_not_allowed(f"{prefix}.storageProfile.osDiskImage.source.{field}")
-    data_sourced = any(any(source) for source in before["data"].values())
-    if (not patch and data_sourced) or "dataDiskImages" in new_storage:
+    if "dataDiskImages" in new_storage:
         if set(before["data"]) != set(after["data"]):
             raise ArmError(
                 409,
@@ -171,7 +203,7 @@ def check_immutables(old: JsonObject, new: JsonObject, *, patch: bool) -> None:
                 target=f"{prefix}.storageProfile.dataDiskImages",
             )
         for lun, source in before["data"].items():
-            if after["data"][lun] != source and (not patch or any(after["data"][lun])):
+            if any(after["data"][lun]) and after["data"][lun] != source:
                 raise property_change_not_allowed(
                     f"{prefix}.storageProfile.dataDiskImages.source.id"
                 )
@@ -192,7 +224,7 @@ def merge_host_caching(old: JsonObject, new: JsonObject) -> None:
 def same_request(old: JsonObject, new: JsonObject) -> bool:
     """True when a repeated PUT asks for what is already being built."""
     try:
-        check_immutables(old, new, patch=False)
+        check_immutables(old, new)
     except ArmError:
         return False
     old_regions = sorted(

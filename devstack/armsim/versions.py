@@ -1,9 +1,13 @@
-"""Gallery image versions: create, update (PUT or PATCH), delete and render.
+"""Gallery image versions: create, update (PUT or PATCH), delete, restore and render.
 
 A new version resolves its source (:mod:`devstack.armsim.sources`), checks it against the
 definition and builds, then replicates to each target region in a long-running operation whose
-durations come from :mod:`devstack.armsim.operations` and the injected faults. The body rules
-(defaults, immutable properties) are in :mod:`devstack.armsim.version_bodies`.
+durations come from :mod:`devstack.armsim.operations` and the injected faults. Its regions are
+real ones, and they include the version's and the gallery's own region. A PUT on an existing
+version updates it, keeping the stored source when the request leaves it out. In a gallery
+with soft delete on, a deleted version is kept 7 days and a PUT or PATCH with ``restore: true``
+brings it back (:mod:`devstack.armsim.softdelete`). The body rules (defaults, immutable
+properties) are in :mod:`devstack.armsim.version_bodies`.
 """
 
 from __future__ import annotations
@@ -11,10 +15,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from devstack.armsim import ids, operations
+from devstack.armsim import operations, softdelete
 from devstack.armsim.clock import azure_timestamp, parse_timestamp
-from devstack.armsim.errors import ArmError, parent_not_found, resource_not_found
-from devstack.armsim.gallery_common import GalleryResourceHandlers, envelope, parent_key
+from devstack.armsim.errors import (
+    ArmError,
+    invalid_parameter,
+    parent_not_found,
+    resource_not_found,
+)
+from devstack.armsim.gallery_common import (
+    GalleryResourceHandlers,
+    check_same_location,
+    envelope,
+    parent_key,
+    request_body,
+)
 from devstack.armsim.ids import ResourceRef
 from devstack.armsim.protocol import Reply, Request
 from devstack.armsim.regions import region_key
@@ -29,7 +44,9 @@ from devstack.armsim.validation import (
     parse_end_of_life,
 )
 from devstack.armsim.version_bodies import (
+    VALIDATIONS_PROFILE,
     check_immutables,
+    derived_disks,
     insert_size_after_source,
     merge_host_caching,
     normalize_regions,
@@ -38,6 +55,7 @@ from devstack.armsim.version_bodies import (
     same_request,
     sizes_of,
     strip_read_only,
+    with_derived_disks,
 )
 
 JsonObject = dict[str, Any]
@@ -55,17 +73,28 @@ BLOCKED_BEFORE_EOL_MESSAGE = (
     "Deletion of Gallery image version is not allowed because the image is enabled for "
     "blockDeletionBeforeEndOfLife and its endOfLifeDate has not reached yet"
 )
+#: Azure's texts for these soft-delete cases are not public (docs/devstack.md, "Soft delete").
+SOFT_DELETED_NAME_MESSAGE = (
+    "Gallery image version '{name}' is soft-deleted. Restore it with properties.restore set "
+    "to true, or use another version name."
+)
+NOTHING_TO_RESTORE_MESSAGE = "There is no soft-deleted gallery image version '{name}' to restore."
+RESTORE_LOCATION_MESSAGE = (
+    "A soft-deleted gallery image version is restored in its original location '{location}'."
+)
+FAILED_SOFT_DELETE_MESSAGE = (
+    "Gallery image version '{name}' is in a failed provisioning state and cannot be deleted "
+    "while the gallery has soft delete enabled. Disable soft delete on the gallery, delete the "
+    "version, then enable it again."
+)
 
 
 class VersionHandlers(GalleryResourceHandlers):
     """HTTP handlers for gallery image versions."""
 
     def render(self, stored: StoredResource, *, expand: str = "") -> JsonObject:
-        """The body as GET returns it now: sizes once built, ``$expand=replicationStatus``."""
-        if stored.type != ids.VERSION.lower():
-            # A body not read back from the store (a PUT's reply) still has the canonical type;
-            # it renders as the other gallery types do.
-            return super().render(stored, expand=expand)
+        """The body as GET returns it now: disks and sizes once built (a PUT's 201 has none),
+        ``validationsProfile`` unless updating, ``$expand=replicationStatus``."""
         body = copy.deepcopy(stored.body)
         state, _ = self.provisioning_state(stored)
         body.setdefault("properties", {})
@@ -77,13 +106,28 @@ class VersionHandlers(GalleryResourceHandlers):
             return Reply(204)
         return self._delete_version(request, ref, stored)
 
+    def _built(self, stored: StoredResource) -> bool:
+        """True once the version's create operation has succeeded (seeded ones always are)."""
+        op_id = stored.meta.get("createOperationId")
+        if not op_id:
+            return True
+        operation = self.context.store.get_operation(op_id)
+        if operation is None:
+            return True
+        if operation.get("finalized"):
+            return operation.get("status") == operations.SUCCEEDED
+        return operations.evaluate(operation, self.context.clock).status == operations.SUCCEEDED
+
     def _render_version(
         self, stored: StoredResource, body: JsonObject, state: str, expand: str
     ) -> JsonObject:
         props = body["properties"]
-        if state == "Succeeded":
+        if self._built(stored):
             sizes = stored.meta.get("sizes", {})
-            storage = props.get("storageProfile", {})
+            storage = with_derived_disks(
+                props.get("storageProfile", {}), stored.meta.get("derivedDisks")
+            )
+            props["storageProfile"] = storage
             if "osDiskImage" in storage:
                 storage["osDiskImage"] = insert_size_after_source(
                     storage["osDiskImage"], int(sizes.get("os", 0))
@@ -103,20 +147,29 @@ class VersionHandlers(GalleryResourceHandlers):
             ]
             op_state = operations.evaluate(operation, self.context.clock) if operation else None
             props["replicationStatus"] = operations.replication_status(op_state, regions)
+        if state != "Updating":
+            props["validationsProfile"] = copy.deepcopy(VALIDATIONS_PROFILE)
         props["provisioningState"] = state
         return body
 
     def put(self, request: Request, ref: ResourceRef) -> Reply:
         check_version_name(ref.name)
-        definition = self._require_parent_chain(ref)
-        body = request.body if isinstance(request.body, dict) else {}
+        gallery, definition = self._require_parent_chain(ref)
+        body = request_body(request)
         existing = self.context.store.get(ref.key)
-        if existing is not None:
-            return self._update_version(request, ref, existing, body, patch=False)
+        if (body.get("properties") or {}).get("restore") is True:
+            return self._restore(request, ref, body, existing)
         location = check_location(body)
+        if existing is not None:
+            check_same_location(ref, existing, location)
+            return self._update_version(request, ref, existing, body, gallery, patch=False)
+        if softdelete.find(self.context.store, ref, self.context.clock.now()) is not None:
+            raise ArmError(
+                409, "OperationNotAllowed", SOFT_DELETED_NAME_MESSAGE.format(name=ref.name)
+            )
         props = strip_read_only(body.get("properties") or {})
         profile = props.setdefault("publishingProfile", {})
-        check_publishing_profile(profile, location)
+        check_publishing_profile(profile, location, str(gallery.body.get("location", "")))
         storage = props.get("storageProfile") or {}
         check_data_disk_luns(storage)
         now = self.context.clock.now()
@@ -138,25 +191,85 @@ class VersionHandlers(GalleryResourceHandlers):
                 "provisioningState": "Creating",
                 "operationId": operation["id"],
                 "replicationOperationId": operation["id"],
+                "createOperationId": operation["id"],
                 "sizes": sizes_of(facts),
                 "sourceKeys": facts.keys,
+                "derivedDisks": derived_disks(facts),
             },
         )
         self._start(operation)
         self.context.store.put(stored)
         return self._lro_reply(201, self.render(stored), operation)
 
-    def _require_parent_chain(self, ref: ResourceRef) -> StoredResource:
+    def _restore(
+        self,
+        request: Request,
+        ref: ResourceRef,
+        body: JsonObject,
+        existing: StoredResource | None,
+    ) -> Reply:
+        """``properties.restore: true``: bring a soft-deleted version back (200 Updating, as
+        the REST spec's ``GalleryImageVersion_Update_RestoreSoftDeleted`` example)."""
+        if existing is not None:
+            raise invalid_parameter(
+                NOTHING_TO_RESTORE_MESSAGE.format(name=ref.name), target="properties.restore"
+            )
+        record = softdelete.find(self.context.store, ref, self.context.clock.now())
+        if record is None:
+            raise resource_not_found(ref.type, ref.name_path, ref.resource_group)
+        location = str(record.body.get("location", ""))
+        wanted = body.get("location")
+        if wanted is not None and str(wanted).replace(" ", "").lower() != location.lower():
+            raise invalid_parameter(
+                RESTORE_LOCATION_MESSAGE.format(location=location), target="location"
+            )
+        restored = softdelete.take(self.context.store, record)
+        profile = restored.body["properties"]["publishingProfile"]
+        regions = {region_key(r["name"]) for r in profile.get("targetRegions", [])}
+        operation = self._version_operation(
+            request,
+            ref,
+            restored.body["properties"],
+            self._facts_of(restored),
+            location,
+            kind="update",
+            existing_regions=regions,
+        )
+        restored.meta.update(
+            {
+                "provisioningState": "Updating",
+                "operationId": operation["id"],
+                "replicationOperationId": operation["id"],
+            }
+        )
+        self._start(operation)
+        self.context.store.put(restored)
+        return self._lro_reply(200, self.render(restored), operation)
+
+    @staticmethod
+    def _facts_of(stored: StoredResource) -> SourceFacts:
+        """What an update needs to know of a built version's source: its keys and sizes."""
+        sizes = stored.meta.get("sizes", {})
+        return SourceFacts(
+            kind="update",
+            keys=list(stored.meta.get("sourceKeys", [])),
+            os_size_gib=int(sizes.get("os", 0)),
+            data_sizes_gib={int(k): int(v) for k, v in sizes.get("data", {}).items()},
+        )
+
+    def _require_parent_chain(self, ref: ResourceRef) -> tuple[StoredResource, StoredResource]:
+        """The gallery and the definition of a version (404 ParentResourceNotFound)."""
         image_ref = ref.parent()
         assert image_ref is not None
         gallery_ref = image_ref.parent()
         assert gallery_ref is not None
-        if self.context.store.get(gallery_ref.key) is None:
+        gallery = self.context.store.get(gallery_ref.key)
+        if gallery is None:
             raise parent_not_found(gallery_ref.name_path)
         definition = self.context.store.get(image_ref.key)
         if definition is None:
             raise parent_not_found(image_ref.name_path)
-        return definition
+        return gallery, definition
 
     def _check_source_free(self, facts: SourceFacts) -> None:
         wanted = set(facts.keys)
@@ -232,12 +345,14 @@ class VersionHandlers(GalleryResourceHandlers):
 
     def patch(self, request: Request, ref: ResourceRef) -> Reply:
         check_version_name(ref.name)
-        self._require_parent_chain(ref)
+        gallery, _ = self._require_parent_chain(ref)
+        body = request_body(request)
         existing = self.context.store.get(ref.key)
+        if (body.get("properties") or {}).get("restore") is True:
+            return self._restore(request, ref, body, existing)
         if existing is None:
             raise resource_not_found(ref.type, ref.name_path, ref.resource_group)
-        body = request.body if isinstance(request.body, dict) else {}
-        return self._update_version(request, ref, existing, body, patch=True)
+        return self._update_version(request, ref, existing, body, gallery, patch=True)
 
     def _update_version(
         self,
@@ -245,6 +360,7 @@ class VersionHandlers(GalleryResourceHandlers):
         ref: ResourceRef,
         existing: StoredResource,
         body: JsonObject,
+        gallery: StoredResource,
         *,
         patch: bool,
     ) -> Reply:
@@ -264,11 +380,15 @@ class VersionHandlers(GalleryResourceHandlers):
                 f"Operation 'Update Gallery Image Version' is not allowed on {ref.name} while "
                 f"it is {state.lower()}. Wait for the ongoing operation to complete.",
             )
-        check_immutables(old_props, new_props, patch=patch)
+        shown_storage = with_derived_disks(
+            old_props.get("storageProfile") or {}, existing.meta.get("derivedDisks")
+        )
+        check_immutables({**old_props, "storageProfile": shown_storage}, new_props)
         merged = copy.deepcopy(old_props)
         new_profile = new_props.get("publishingProfile") or {}
         profile = merged["publishingProfile"]
         location = str(existing.body.get("location"))
+        gallery_location = str(gallery.body.get("location", ""))
         if "replicaCount" in new_profile:
             profile["replicaCount"] = new_profile["replicaCount"]
         for name in ("excludeFromLatest", "endOfLifeDate"):
@@ -286,6 +406,7 @@ class VersionHandlers(GalleryResourceHandlers):
             check_publishing_profile(
                 {"targetRegions": new_profile["targetRegions"], **replica_fields(new_profile)},
                 location,
+                gallery_location,
             )
             profile["targetRegions"] = normalize_regions(
                 new_profile["targetRegions"],
@@ -306,13 +427,7 @@ class VersionHandlers(GalleryResourceHandlers):
         old_regions = {
             region_key(r["name"]) for r in old_props["publishingProfile"].get("targetRegions", [])
         }
-        sizes = existing.meta.get("sizes", {})
-        facts = SourceFacts(
-            kind="update",
-            keys=list(existing.meta.get("sourceKeys", [])),
-            os_size_gib=int(sizes.get("os", 0)),
-            data_sizes_gib={int(k): int(v) for k, v in sizes.get("data", {}).items()},
-        )
+        facts = self._facts_of(existing)
         operation = self._version_operation(
             request, ref, merged, facts, location, kind="update", existing_regions=old_regions
         )
@@ -332,6 +447,12 @@ class VersionHandlers(GalleryResourceHandlers):
         state, running = self.provisioning_state(stored)
         if state == "Deleting" and running is not None:
             return Reply(202, None, self.context.async_headers(running, delete=True))
+        gallery, _ = self._require_parent_chain(ref)
+        soft = softdelete.applies(gallery, request.api_version, request.query)
+        if soft and state == "Failed":  # documented limitation of the soft delete preview
+            raise ArmError(
+                409, "OperationNotAllowed", FAILED_SOFT_DELETE_MESSAGE.format(name=ref.name)
+            )
         profile = stored.body["properties"].get("publishingProfile", {})
         safety = stored.body["properties"].get("safetyProfile", {})
         end_of_life = parse_timestamp(str(profile.get("endOfLifeDate") or ""))
@@ -342,4 +463,6 @@ class VersionHandlers(GalleryResourceHandlers):
                 409, "DeleteGalleryImageVersionBlockedBeforeEndOfLife", BLOCKED_BEFORE_EOL_MESSAGE
             )
         seconds = operations.VERSION_DELETE_SECONDS * self.context.faults.slow_operations
+        if soft:
+            stored.meta[softdelete.SOFT_DELETE_MARK] = True
         return self._start_delete(request, ref, stored, seconds)

@@ -35,6 +35,8 @@ from typing import Any
 from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobProperties, BlobServiceClient, BlobType
 
+from devstack.host.quiet import quietly
+
 logger = logging.getLogger(__name__)
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
@@ -381,7 +383,9 @@ class BlobCreatedSource:
         self._seen: dict[tuple[str, str], _SeenBlob] = {}
         self._sequence = itertools.count(int(time.time() * 1000))
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="eventgrid-blobs", daemon=True)
+        self._thread = threading.Thread(  # polling is the host's work, not the app's: untraced
+            target=quietly(self._run), name="eventgrid-blobs", daemon=True
+        )
         self.scans = 0
 
     def start(self) -> None:

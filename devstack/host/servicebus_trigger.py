@@ -42,6 +42,7 @@ from azure.servicebus import ServiceBusMessage as OutgoingMessage
 from azure.servicebus.amqp import AmqpMessageBodyType
 
 from devstack.host.loader import AppSettings, FunctionIndexingError, FunctionSpec
+from devstack.host.quiet import quietly
 
 logger = logging.getLogger(__name__)
 
@@ -215,8 +216,8 @@ class ServiceBusTriggerListener:
             if self._max_lock_renewal > 0
             else None
         )
-        self._thread = threading.Thread(
-            target=self._work, name=f"servicebus-{spec.name}", daemon=True
+        self._thread = threading.Thread(  # receiving and settling are the host's work: untraced
+            target=quietly(self._work), name=f"servicebus-{spec.name}", daemon=True
         )
         self._pool = ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix=f"servicebus-{spec.name}"

@@ -10,6 +10,8 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import DefaultAzureCredential
 
+from devstack.armsim.identity import decode_claims
+from devstack.armsim.tenants import DEFAULT_TENANT_ID
 from tests.devstack.armsim.conftest import (
     GALLERY,
     HTTP_TIMEOUT,
@@ -31,7 +33,9 @@ def test_default_azure_credential_gets_a_token_and_arm_accepts_it(
     seed_gallery(fresh)
     credential = DefaultAzureCredential()
     token = credential.get_token("https://management.azure.com/.default")
-    assert token.token.startswith("armsim.")
+    claims = decode_claims(token.token)  # a JWT shaped like Entra's, for the default tenant
+    assert claims is not None and claims["tid"] == DEFAULT_TENANT_ID
+    assert claims["iss"] == f"https://sts.windows.net/{DEFAULT_TENANT_ID}/"
     client = make_client(fresh, credential)
     gallery = client.galleries.get(RESOURCE_GROUP, GALLERY)
     assert gallery.name == GALLERY
