@@ -3,15 +3,23 @@
 Handlers in ``functions/`` call these factories; each builds its object once per process (the
 SDK clients keep connections open) from ``os.environ``. Tests that change the environment call
 :func:`reset`. Nothing here holds domain logic.
+
+Telemetry: ``function_app.py`` calls :func:`telemetry_on_first_use`; the first factory call
+(every one starts with :func:`settings`), or the first span a handler opens, whichever comes
+first, then configures OpenTelemetry when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set
+(``shared.adapters.telemetry``). Lazily, so importing the app stays as cheap as before; only the
+app opts in, so ``galleryctl`` and the tests that use these factories never export anything.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.core import tracing
 from shared.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
     from shared.builds.starter import BuildStarter
     from shared.builds.tracker import BuildTracker
     from shared.builds.worker import BuildWorker
+    from shared.contract.regions import RegionCatalog
     from shared.intake.service import IntakeService
     from shared.lifecycle.service import LifecycleService
 
@@ -34,9 +43,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_telemetry_requested = threading.Event()
+
+
+def telemetry_on_first_use() -> None:
+    """Configure telemetry on the first factory call or span of this process (the app's
+    composition root, ``function_app.py``, calls this once)."""
+    _telemetry_requested.set()
+    tracing.before_first_operation(settings)  # a settings error surfaces in the handler
+
+
 @functools.cache
 def settings() -> Settings:
-    return Settings.from_env(os.environ)
+    current = Settings.from_env(os.environ)
+    if _telemetry_requested.is_set() and current.telemetry.enabled:
+        from shared.adapters.telemetry import configure_telemetry  # noqa: PLC0415  (lazy)
+
+        configure_telemetry(current.telemetry)  # once per process; never raises
+    return current
 
 
 @functools.cache
@@ -66,9 +90,29 @@ def messaging() -> ServiceBusMessaging:
 def compute_clients() -> ComputeClients:
     """One azure-mgmt-compute client per subscription, shared by the gallery and snapshot reads."""
     from shared.adapters.compute_gallery import ComputeClients, build_compute_client  # noqa: PLC0415
+    from shared.adapters.identity import CrossTenantIdentity  # noqa: PLC0415
 
     current = settings()
-    return ComputeClients(lambda sub: build_compute_client(current, sub, credential()))
+    cross = current.cross_tenant
+    return ComputeClients(
+        lambda sub: build_compute_client(current, sub, credential()),
+        # sources in other tenants (GALLERY_SOURCE_TENANTS): the app registration's tokens
+        cross_tenant=CrossTenantIdentity(cross, credential, connection_verify=current.arm_ca_bundle)
+        if cross.configured
+        else None,
+        client_with=lambda sub, primary, auxiliary: build_compute_client(
+            current, sub, primary, auxiliary_credentials=auxiliary
+        ),
+    )
+
+
+@functools.cache
+def region_catalog() -> RegionCatalog:
+    """Azure's region names for request validation: ARM's locations list of the target's
+    subscription, cached per process, the built-in list while ARM cannot be asked."""
+    from shared.adapters.arm_regions import ArmRegionCatalog  # noqa: PLC0415
+
+    return ArmRegionCatalog.from_settings(settings(), credential)
 
 
 @functools.cache
@@ -107,6 +151,7 @@ def reset() -> None:
         messaging,
         compute_clients,
         gallery,
+        region_catalog,
         ledger,
         build_journal,
         build_starter,
@@ -171,6 +216,7 @@ def build_worker() -> BuildWorker:
         sender=bus,
         rejects=bus,
         clock=utc_now,
+        regions=region_catalog(),
     )
 
 
@@ -212,6 +258,7 @@ def lifecycle_audit() -> BlobAuditStore:
 def lifecycle_service() -> LifecycleService:
     """The lifecycle timer's (and ``galleryctl lifecycle``'s) service, wired to Azure."""
     from shared.adapters.gallery_inventory import arm_lifecycle_adapters  # noqa: PLC0415
+    from shared.adapters.management_locks import arm_lock_reader  # noqa: PLC0415
     from shared.lifecycle.events import TopicEventSink  # noqa: PLC0415
     from shared.lifecycle.halt import HaltRegistry  # noqa: PLC0415
     from shared.lifecycle.service import (  # noqa: PLC0415
@@ -221,7 +268,7 @@ def lifecycle_service() -> LifecycleService:
     )
 
     current = settings()
-    inventory, writer, _ = arm_lifecycle_adapters(current, credential)
+    inventory, writer, counter = arm_lifecycle_adapters(current, credential)
     return LifecycleService(
         inventory=inventory,
         writer=writer,
@@ -233,6 +280,7 @@ def lifecycle_service() -> LifecycleService:
         clock=utc_now,
         events=TopicEventSink(messaging, current.events_topic),
         halts=HaltRegistry(lifecycle_audit().documents(), clock=utc_now),
+        locks=arm_lock_reader(current, credential, per_retry_policies=[counter]),
     )
 
 
@@ -256,4 +304,5 @@ def intake_service() -> IntakeService:
         sender=bus,
         rejects=bus,
         clock=utc_now,
+        regions=region_catalog(),
     )

@@ -60,7 +60,7 @@ customMetrics
 var stuckSourcesQuery = replace('''
 customMetrics
 | where timestamp > ago({minutes}m)
-| where name == "gallery.sources.pending"
+| where name == "gallery.sources.pending" and tostring(customDimensions["scope"]) == "source"
 | extend source = tostring(customDimensions["source"])
 | summarize lowest = min(valueMin), firstSample = min(timestamp) by source
 | where lowest > 0 and firstSample < ago({covered}m)

@@ -184,6 +184,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AZURE_CLIENT_ID: identityClientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // The Python worker hands its OpenTelemetry context to the host (host.json telemetryMode).
+    PYTHON_ENABLE_OPENTELEMETRY: 'true'
     // Resolved by the host when it indexes the functions (%NAME% in functions/*.py).
     GALLERY_BUILD_QUEUE: buildQueueName
     GALLERY_TRACKER_SCHEDULE: trackerSchedule

@@ -7,6 +7,7 @@ manager), so nothing above the adapters ever sees an azure-core exception.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 from azure.core.exceptions import (
@@ -45,6 +46,22 @@ RETRYABLE_ERROR_CODES = frozenset(
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 #: Message fragment of the "one build per source" refusal (a busy source, not a bad request).
 SOURCE_BUSY_FRAGMENT = "too many requests on source"
+#: ARM's refusal of a write or delete under a management lock (409).
+SCOPE_LOCKED = "ScopeLocked"
+_LOCKED_SCOPES = re.compile(r"following scope\(s\) are locked: '([^']*)'", re.IGNORECASE)
+
+
+def scope_locked_error(action: str, message: str) -> PermanentError:
+    """A permanent error naming the lock's scope and the fix (retrying cannot help)."""
+    found = _LOCKED_SCOPES.search(message)
+    scopes = found.group(1) if found else "a parent scope"
+    return PermanentError(
+        f"{action}: {SCOPE_LOCKED}: a management lock on {scopes} blocks it ({message}) "
+        f"(fix: remove the lock on {scopes} (az lock delete --ids <lock id>), or publish into "
+        "a gallery that is not locked; a ReadOnly lock blocks every write, CanNotDelete only "
+        "deletes)",
+        reason=SCOPE_LOCKED,
+    )
 
 
 def error_code(exc: HttpResponseError) -> str | None:
@@ -87,6 +104,8 @@ def translate_azure_error(exc: AzureError, *, action: str) -> PipelineError:
         status = exc.status_code or 0
         message = (exc.error.message if exc.error is not None else None) or first_line
         text = f"{action}: {code + ': ' if code else ''}{redact_secrets(str(message))}"
+        if code == SCOPE_LOCKED:
+            return scope_locked_error(action, redact_secrets(str(message)))
         if SOURCE_BUSY_FRAGMENT in text.lower():
             return TransientError(
                 text, reason="SourceBusy", retry_after_seconds=retry_after_seconds(exc)

@@ -8,6 +8,9 @@ source, updated by compare-and-swap on its ETag, holding:
 * a FIFO of pending requests that arrived while the source was busy;
 * the request ids recently completed, so a redelivered message is recognised.
 
+A build in flight (and a parked request) keeps the W3C trace context of the work that claimed
+it (``traceContext``), so whoever follows it later (the tracker) continues the build's trace.
+
 Every operation is a read-modify-write retried on a concurrent change, so any number of function
 instances can use it at once (:func:`shared.core.documents.cas_update`). The store behind it is
 the document-store port; production uses a blob container (``shared.adapters.blob_document_store``).
@@ -24,6 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from shared.core import tracing
 from shared.core.documents import KEEP, Change, DocumentStore, StaleWrite, cas_update
 
 logger = logging.getLogger(__name__)
@@ -69,6 +73,8 @@ class InFlightBuild:
     lease_until: str | None = None
     #: Every source the build reads, in lock order, when it reads more than one.
     sources: tuple[str, ...] = ()
+    #: The trace context of the message that claimed it (``traceparent``, ``tracestate``).
+    trace_context: Mapping[str, str] = field(default_factory=dict)
 
     def lease_expired(self, now: datetime, grace_seconds: float) -> bool:
         """Free for another starter: the lease ran out (a claim from before leases existed
@@ -89,6 +95,7 @@ class InFlightBuild:
             "leaseUntil": self.lease_until,
             "sources": list(self.sources),
             "request": self.request,
+            **_trace_document(self.trace_context),
         }
 
     @classmethod
@@ -104,7 +111,16 @@ class InFlightBuild:
             lease_until=doc.get("leaseUntil"),
             sources=tuple(str(s) for s in doc.get("sources") or ()),
             request=dict(doc.get("request") or {}),
+            trace_context=_trace_of(doc),
         )
+
+
+def _trace_document(trace_context: Mapping[str, str]) -> dict[str, Any]:
+    return {"traceContext": dict(trace_context)} if trace_context else {}
+
+
+def _trace_of(doc: Mapping[str, Any]) -> dict[str, str]:
+    return tracing.carrier_from_properties(doc.get("traceContext"))
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,7 @@ class PendingRequest:
     queued_at: str
     request: dict[str, Any]
     sources: tuple[str, ...] = ()
+    trace_context: Mapping[str, str] = field(default_factory=dict)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -122,6 +139,7 @@ class PendingRequest:
             "queuedAt": self.queued_at,
             "sources": list(self.sources),
             "request": self.request,
+            **_trace_document(self.trace_context),
         }
 
     @classmethod
@@ -131,6 +149,7 @@ class PendingRequest:
             queued_at=str(doc["queuedAt"]),
             sources=tuple(str(s) for s in doc.get("sources") or ()),
             request=dict(doc.get("request") or {}),
+            trace_context=_trace_of(doc),
         )
 
 
@@ -317,9 +336,11 @@ class SourceLedger:
 
         A build of several ``sources`` *holds* each (state ``held``, no lease) until
         :meth:`promote` makes its OS source's entry ``claimed``. Redeliveries are recognised by
-        request id and change nothing.
+        request id and change nothing. The build (or parked request) keeps the trace context
+        of the caller's current span.
         """
         several = tuple(sources) if len(sources) > 1 else ()
+        trace = tracing.current_carrier()
 
         def change(entry: SourceEntry) -> tuple[SourceEntry, ClaimOutcome]:
             if entry.in_flight is not None and entry.in_flight.request_id == request_id:
@@ -330,10 +351,14 @@ class SourceLedger:
                 return entry, ClaimOutcome.ALREADY_DONE
             now = _iso(self._clock())
             if entry.in_flight is None:
-                build = self._new_build(request_id, dict(request), several)
+                build = self._new_build(request_id, dict(request), several, trace)
                 return replace(entry, in_flight=build), ClaimOutcome.CLAIMED
             parked = PendingRequest(
-                request_id=request_id, queued_at=now, request=dict(request), sources=several
+                request_id=request_id,
+                queued_at=now,
+                request=dict(request),
+                sources=several,
+                trace_context=trace,
             )
             return replace(entry, pending=(*entry.pending, parked)), ClaimOutcome.PARKED
 
@@ -347,7 +372,11 @@ class SourceLedger:
         return ClaimResult(outcome=outcome, entry=entry)
 
     def _new_build(
-        self, request_id: str, request: dict[str, Any], sources: tuple[str, ...]
+        self,
+        request_id: str,
+        request: dict[str, Any],
+        sources: tuple[str, ...],
+        trace_context: Mapping[str, str],
     ) -> InFlightBuild:
         """The build that now owns a source: claimed with a lease, or held (several sources)."""
         build = InFlightBuild(
@@ -357,6 +386,7 @@ class SourceLedger:
             claimed_at=_iso(self._clock()),
             request=request,
             sources=sources,
+            trace_context=dict(trace_context),
         )
         return build if sources else self._leased(build)
 
@@ -464,7 +494,9 @@ class SourceLedger:
             pending = entry.pending
             if pending:
                 head, pending = pending[0], pending[1:]
-                next_build = self._new_build(head.request_id, head.request, head.sources)
+                next_build = self._new_build(
+                    head.request_id, head.request, head.sources, head.trace_context
+                )
             new_entry = replace(
                 entry, in_flight=next_build, pending=pending, completed_request_ids=completed
             )

@@ -31,12 +31,14 @@ from shared.builds.version_body import (
 )
 from shared.contract.model import BuildRequest, VhdSource
 from shared.contract.parse import parse_build_request
+from shared.contract.rules import STORED_REQUEST, Rule, normalise_region
 from shared.contract.versioning import (
     ExplicitVersion,
     ImageVersion,
     InvalidVersion,
     allocate_version,
 )
+from shared.core import tracing
 from shared.core.errors import (
     ConflictError,
     NotFoundError,
@@ -68,6 +70,26 @@ def _made_by(listed: Iterable[VersionStatus], build: InFlightBuild) -> VersionSt
         if tags.get(TAG_BUILD_ID) == build.build_id or tags.get(TAG_REQUEST_ID) == build.request_id:
             return version
     return None
+
+
+def _check_gallery_region(request: BuildRequest, location: str) -> None:
+    """Azure refuses a version whose target regions leave out its gallery's region (it is the
+    version's own region): a permanent error with the fix, before anything is written."""
+    region = normalise_region(location)
+    if region in {target.name for target in request.publishing.target_regions}:
+        return
+    gallery = request.target.gallery
+    raise ValidationFailed(
+        [
+            Problem(
+                path="publishing.targetRegions",
+                rule=Rule.GALLERY_REGION_IN_TARGETS,
+                message=f"gallery '{gallery}' is in '{region}', which is not a target region",
+                hint=f'add {{"name": "{region}"}} to publishing.targetRegions: a version is '
+                "published in its gallery's region first",
+            )
+        ]
+    )
 
 
 class BuildStarter:
@@ -102,6 +124,7 @@ class BuildStarter:
         """
         definition = definition_of(request)
         location = self._gallery.gallery_location(definition)
+        _check_gallery_region(request, location)
         self._ensure_definition(definition, request, location)
         listed = list(self._gallery.list_versions(definition))
         made = _made_by(listed, build)
@@ -110,6 +133,7 @@ class BuildStarter:
         if not self._ledger.renew(request.source_key, build):
             return self._superseded(build, request, "before reserving a version")
         version = self._reserve_version(definition, build, request, listed)
+        tracing.annotate(version=version)  # the build's version on the rest of its log lines
         ref = definition.version(version)
         existing = self._gallery.get_version(ref)
         if existing is not None:
@@ -284,9 +308,24 @@ class BuildStarter:
 
         A build of several sources that was handed one of them takes the others first; it
         starts only once it holds them all (else it waits in the next busy source's FIFO).
+        It runs in the build's own trace (kept since its claim), linked to the caller's.
         """
+        with tracing.operation(
+            "start pending build",
+            parent=build.trace_context,
+            fields={
+                "build_id": build.build_id,
+                "request_id": build.request_id,
+                "source": source_key,
+            },
+        ):
+            self._start_pending(source_key, build)
+
+    def _start_pending(self, source_key: str, build: InFlightBuild) -> None:
         try:
-            request = parse_build_request(build.request, self._settings, now=self._clock())
+            request = parse_build_request(
+                build.request, self._settings, now=self._clock(), context=STORED_REQUEST
+            )  # a parked request: its regions were checked against Azure's list when it came
         except ValidationFailed as error:
             self.fail_unparsable(source_key, build, error)
             return

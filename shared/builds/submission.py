@@ -18,6 +18,8 @@ from shared.builds.ledger import build_id_for
 from shared.builds.records import BuildPhase, BuildRecord, BuildRecords
 from shared.contract.decode import decode_document
 from shared.contract.parse import parse_build_request
+from shared.contract.regions import RegionCatalog, with_known_regions
+from shared.contract.rules import ValidationContext
 from shared.core.errors import PipelineError, ValidationFailed
 from shared.core.messaging import MessageSender, build_request_message
 from shared.core.settings import Settings
@@ -71,6 +73,7 @@ def submit_request(
     sender: MessageSender,
     now: datetime,
     records: Callable[[], BuildRecords] | None = None,
+    regions: RegionCatalog | None = None,
 ) -> Submitted:
     """Validate ``document`` (raises :class:`ValidationFailed`) and send it to the build queue
     (raises :class:`~shared.core.errors.TransientError` when the queue is unavailable), unless
@@ -78,7 +81,8 @@ def submit_request(
     file) are decoded first: bytes that are no JSON document are a ``ValidationFailed`` too."""
     if isinstance(document, bytes | bytearray | str):
         document = decode_document(document)
-    request = parse_build_request(document, settings, now=now)
+    context = with_known_regions(ValidationContext(), document, regions)
+    request = parse_build_request(document, settings, now=now, context=context)
     build_id = build_id_for(request.request_id)
     existing = _ended_build(records, build_id)
     if existing is not None:

@@ -32,7 +32,8 @@ from shared.builds.starter import BuildStarter
 from shared.builds.version_body import TAG_BUILD_ID
 from shared.contract.model import BuildRequest
 from shared.contract.parse import parse_build_request
-from shared.contract.rules import normalise_region
+from shared.contract.rules import STORED_REQUEST, normalise_region
+from shared.core import metrics, tracing
 from shared.core.errors import PermanentError, TransientError, ValidationFailed
 from shared.core.settings import Settings
 
@@ -91,10 +92,13 @@ class BuildTracker:
         a run over hundreds of builds takes a few round trips, not hundreds.
         """
         report = TrackerReport()
+        entries = list(self._ledger.active_entries())
+        run = tracing.current_carrier()  # each follow-up joins its build's trace, linked to this
         with ThreadPoolExecutor(
             max_workers=TRACKER_PARALLELISM, thread_name_prefix="tracker"
         ) as pool:
-            parts = list(pool.map(self._follow_entry, self._ledger.active_entries()))
+            parts = list(pool.map(lambda entry: self._follow_entry(entry, run), entries))
+        metrics.sources_pending({entry.source_key: len(entry.pending) for entry in entries})
         for part in parts:
             report.merge(part)
         try:
@@ -113,14 +117,26 @@ class BuildTracker:
         )
         return report
 
-    def _follow_entry(self, entry: SourceEntry) -> TrackerReport:
+    def _follow_entry(self, entry: SourceEntry, run: tracing.TraceCarrier) -> TrackerReport:
         report = TrackerReport()
         build = entry.in_flight
         if build is None:
             return report
         report.checked = 1
+        fields = {
+            "build_id": build.build_id,
+            "request_id": build.request_id,
+            "source": entry.source_key,
+            "version": build.version_id,
+        }
         try:
-            self._follow(entry.source_key, build, report)
+            with tracing.operation(  # in the build's own trace (kept since its claim)
+                "build_tracker follow",
+                parent=build.trace_context or run,
+                links=(run,) if build.trace_context else (),
+                fields=fields,
+            ):
+                self._follow(entry.source_key, build, report)
         except TransientError as error:
             report.errors.append(f"{build.build_id}: {error.message}")
             logger.warning(
@@ -216,7 +232,10 @@ class BuildTracker:
             # end-of-life date (or past any other time-bound rule) is not failed for that, nor
             # for an allow-list changed since (it was allowed when it started).
             return parse_build_request(
-                build.request, self._started_settings, now=datetime.fromisoformat(build.claimed_at)
+                build.request,
+                self._started_settings,
+                now=datetime.fromisoformat(build.claimed_at),
+                context=STORED_REQUEST,  # its regions were checked against Azure's list
             )
         except ValidationFailed as error:
             self._starter.fail_unparsable(source_key, build, error)

@@ -33,6 +33,9 @@ from shared.builds.starter import BuildStarter, StartOutcome
 from shared.contract.decode import decode_document
 from shared.contract.model import BuildRequest
 from shared.contract.parse import parse_build_request
+from shared.contract.regions import RegionCatalog, with_known_regions
+from shared.contract.rules import ValidationContext
+from shared.core import metrics, tracing
 from shared.core.errors import PermanentError, TransientError, ValidationFailed, describe
 from shared.core.messaging import ATTEMPT_PROPERTY, IncomingMessage, MessageSender
 from shared.core.settings import Settings
@@ -57,8 +60,11 @@ class BuildWorker:
         sender: MessageSender,
         rejects: RejectsRelay,
         clock: Callable[[], datetime],
+        regions: RegionCatalog | None = None,
     ) -> None:
         self._settings = settings
+        #: Where region names are checked (ARM's list in Azure; the built-in one by default).
+        self._regions = regions
         self._ledger = ledger
         self._journal = journal
         self._starter = starter
@@ -78,6 +84,7 @@ class BuildWorker:
         if parsed is None:
             return MessageOutcome.REJECTED
         request, stored = parsed
+        tracing.annotate(build_id=build_id_for(request.request_id), **request.log_fields())
         try:
             claim = self._locks.acquire(
                 request.source_key, request.source_keys, request.request_id, stored
@@ -114,9 +121,12 @@ class BuildWorker:
         """The request and the document the ledger stores for it; ``None`` once rejected."""
         try:  # any bytes: a document, or a reason (InvalidJson: not UTF-8, not JSON, too deep...)
             document = decode_document(message.body)
-            request = parse_build_request(document, self._settings, now=self._clock())
+            context = with_known_regions(ValidationContext(), document, self._regions)
+            request = parse_build_request(
+                document, self._settings, now=self._clock(), context=context
+            )
         except ValidationFailed as error:
-            self._reject(message, error.reason, describe(error))
+            self._reject(message, error.reason, describe(error), rule=metrics.rejection_rule(error))
             return None
         stored = dict(document)
         stored["requestId"] = request.request_id
@@ -140,7 +150,7 @@ class BuildWorker:
             outcome = self._starter.start(build, request)
         except PermanentError as error:
             self._starter.fail(build, request, error)
-            self._reject(message, error.reason, describe(error))
+            self._reject(message, error.reason, describe(error), rule=metrics.rejection_rule(error))
             return MessageOutcome.FAILED
         except TransientError as error:
             return self._deferred(build.build_id, request, error)
@@ -189,9 +199,12 @@ class BuildWorker:
         )
         return MessageOutcome.RETRY_SCHEDULED
 
-    def _reject(self, message: IncomingMessage, reason: str, description: str) -> None:
+    def _reject(
+        self, message: IncomingMessage, reason: str, description: str, *, rule: str | None = None
+    ) -> None:
         logger.warning(
             "build request rejected",
             extra={"message_id": message.message_id, "reason": reason, "description": description},
         )
         self._rejects.reject(message.as_outgoing(), reason=reason, description=description)
+        metrics.request_rejected(rule or reason, stage="worker")

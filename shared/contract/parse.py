@@ -51,6 +51,7 @@ from shared.contract.rules import (
 from shared.contract.source import OS_SOURCE_KINDS, read_data_disks, read_source
 from shared.contract.tags import read_tags
 from shared.contract.target import read_target
+from shared.contract.tenants import SourceTenants, check_source_tenants
 from shared.core.errors import ValidationFailed
 from shared.core.resource_ids import ResourceId
 from shared.core.settings import Settings
@@ -182,6 +183,10 @@ def _check_cross_field(
         sources.append((f"dataDisks[{index}].source", disk.source))
     if target is not None:
         _check_source_subscriptions(reader, target, sources)
+    tenants = reader.context.source_tenants or SourceTenants.from_settings(
+        reader.settings.cross_tenant
+    )
+    check_source_tenants(reader, tenants, sources)
     _check_unique_sources(reader, sources)
     _check_data_disks_allowed(reader, source, disks)
     if publishing is None:

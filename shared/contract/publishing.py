@@ -17,6 +17,7 @@ from shared.contract.model import (
     TargetRegion,
 )
 from shared.contract.reader import DocumentReader
+from shared.contract.regions import closest_region
 from shared.contract.rules import (
     MAX_END_OF_LIFE_DAYS,
     MAX_REPLICA_COUNT,
@@ -169,12 +170,13 @@ def _read_region_name(
     if name is None:
         return None
     normalised = normalise_region(name)
-    if not REGION_PATTERN.fullmatch(normalised):
+    known = reader.context.known_regions
+    if not REGION_PATTERN.fullmatch(normalised) or (known is not None and normalised not in known):
         reader.add(
             f"{where}.name",
             Rule.REGION_NAME,
-            f"{quoted(name)} is not a region name",
-            "use an Azure region such as 'eastus' or 'West Europe'",
+            f"{quoted(name)} is not an Azure region",
+            _region_hint(normalised, known),
         )
         return None
     if normalised in seen:
@@ -187,6 +189,13 @@ def _read_region_name(
         return None
     seen[normalised] = index
     return normalised
+
+
+def _region_hint(normalised: str, known: frozenset[str] | None) -> str:
+    """``did you mean 'westeurope'?`` for a typo of a known region, then where names come from."""
+    usual = "use an Azure region such as 'eastus' or 'West Europe' (az account list-locations)"
+    suggestion = closest_region(normalised, known) if known else None
+    return f"did you mean '{suggestion}'? {usual}" if suggestion else usual
 
 
 # --------------------------------------------------------------------------- end of life

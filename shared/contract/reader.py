@@ -7,6 +7,7 @@ readers (:mod:`shared.contract.target`, :mod:`shared.contract.source`, ...) are 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -48,6 +49,17 @@ def json_type(value: object) -> str:
     return type(value).__name__
 
 
+def _did_you_mean(key: str, allowed: Sequence[str]) -> str:
+    """``"did you mean 'versionPolicy'? "`` when ``key`` is a near miss of an allowed key (the
+    same but for case, or close by :mod:`difflib`), else ``""``."""
+    by_case = [name for name in allowed if name.lower() == key.lower()]
+    lowered = {name.lower(): name for name in allowed}
+    close = by_case or [
+        lowered[match] for match in difflib.get_close_matches(key.lower(), lowered, 1, 0.75)
+    ]
+    return f"did you mean {quoted(close[0])}? " if close else ""
+
+
 class DocumentReader:
     """Reads typed values out of JSON, recording a problem for each thing wrong."""
 
@@ -81,7 +93,8 @@ class DocumentReader:
                     join_path(path, str(key)),
                     Rule.UNKNOWN_FIELD,
                     f"unknown field {quoted(str(key))}",
-                    f"remove it; allowed here: {', '.join(allowed)}",
+                    f"{_did_you_mean(str(key), allowed)}remove it; allowed here: "
+                    f"{', '.join(allowed)}",
                 )
         for key in required:
             if key not in value:

@@ -8,13 +8,18 @@ output and dead-letter descriptions. Each rule is documented in ``docs/build-req
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from shared.contract.regions import PUBLIC_REGIONS
 from shared.core.errors import Problem
 from shared.core.settings import SettingName, Settings
+
+if TYPE_CHECKING:
+    from shared.contract.known_tenants import SourceTenants
 
 GIB: Final = 1024**3
 TIB: Final = 1024**4
@@ -104,6 +109,7 @@ class Rule:
     UNIQUE_REGIONS: Final = "unique-regions"
     TARGET_REGIONS_REQUIRED: Final = "target-regions-required"
     SOURCE_REGION_IN_TARGETS: Final = "source-region-in-targets"
+    GALLERY_REGION_IN_TARGETS: Final = "gallery-region-in-targets"
     REPLICA_COUNT: Final = "replica-count"
     STORAGE_ACCOUNT_TYPE: Final = "storage-account-type"
     END_OF_LIFE_ONE_OF: Final = "end-of-life-date-or-days"
@@ -114,6 +120,8 @@ class Rule:
     IMAGE_SIZE: Final = "image-size"
     TARGET_GALLERY_ALLOWED: Final = "target-gallery-allowed"
     SOURCE_SUBSCRIPTION_ALLOWED: Final = "source-subscription-allowed"
+    SOURCE_TENANT_NOT_CONFIGURED: Final = "source-tenant-not-configured"
+    SOURCE_TENANTS_LIMIT: Final = "source-tenants-limit"
     TAGS: Final = "tags"
 
 
@@ -122,12 +130,24 @@ class ValidationContext:
     """Facts known only at run time; a rule that needs a missing fact is skipped.
 
     ``source_region`` is where the OS source lives; ``os_disk_size_bytes`` the OS source's size;
-    ``data_disk_size_bytes`` maps a data disk's LUN to its source's size.
+    ``data_disk_size_bytes`` maps a data disk's LUN to its source's size. ``source_tenants``:
+    the tenants the pipeline knows and can get tokens in (default: from the settings'
+    ``GALLERY_SOURCE_TENANTS`` / ``GALLERY_CROSS_TENANT_*``; :mod:`shared.contract.tenants`).
     """
 
     source_region: str | None = None
     os_disk_size_bytes: int | None = None
     data_disk_size_bytes: Mapping[int, int] = field(default_factory=dict)
+    source_tenants: SourceTenants | None = None
+    #: The region names a request may target: the built-in list unless the live one is passed
+    #: in (:func:`shared.contract.regions.with_known_regions`); ``None`` checks only a name's
+    #: form (a stored request, whose regions were checked when it came in).
+    known_regions: frozenset[str] | None = PUBLIC_REGIONS
+
+
+#: The context for re-reading a request the pipeline stored: every run-time fact is skipped,
+#: the region list too (a live list accepted its regions when it came in).
+STORED_REQUEST: Final = ValidationContext(known_regions=None)
 
 
 class ProblemList:
@@ -180,8 +200,39 @@ def source_subscription_allowed(
     return any(_allow_list_part_matches(entry.strip(), source_subscription_id) for entry in allowed)
 
 
+#: How alike (difflib ratio, case-insensitive) a name must be to an allowed one to be a typo.
+TYPO_SIMILARITY: Final = 0.8
+_PART_NAMES: Final = ("subscription", "resource group", "gallery")
+
+
+def _typo_of_allowed(allowed: tuple[str, ...], wanted: tuple[str, str, str]) -> str | None:
+    """``"did you mean gallery 'devgallery'?"`` when ``wanted`` misses an allow-list entry only
+    by near misses (each part matches, or is close to the entry's part), else ``None``."""
+    for entry in allowed:
+        parts = [part.strip() for part in entry.strip().split("/")]
+        if len(parts) != 3:
+            continue
+        fixes = []
+        for name, pattern, value in zip(_PART_NAMES, parts, wanted, strict=True):
+            if _allow_list_part_matches(pattern, value):
+                continue
+            ratio = difflib.SequenceMatcher(None, pattern.lower(), value.lower()).ratio()
+            if ratio < TYPO_SIMILARITY:
+                break
+            fixes.append(f"{name} '{pattern}'")
+        else:
+            if fixes:
+                return f"did you mean {' and '.join(fixes)}?"
+    return None
+
+
 def target_gallery_hint(settings: Settings, subscription_id: str, rg: str, gallery: str) -> str:
+    """The fix for a target gallery that is not allowed: a near miss of an allowed gallery is a
+    typo to correct, never something to allow-list."""
     entry = f"{subscription_id}/{rg}/{gallery}"
+    typo = _typo_of_allowed(settings.allowed_target_galleries, (subscription_id, rg, gallery))
+    if typo is not None:
+        return typo
     if not settings.allowed_target_galleries:
         return (
             f"no target gallery is allowed yet: set {SettingName.ALLOWED_TARGET_GALLERIES} "

@@ -9,6 +9,7 @@ form is used with ``DefaultAzureCredential``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -58,12 +59,23 @@ class SettingName:
     TRACKER_SCHEDULE: Final = "GALLERY_TRACKER_SCHEDULE"
     FAILED_VERSION_POLICY: Final = "GALLERY_FAILED_VERSION_POLICY"
     CLAIM_RECOVERY_SECONDS: Final = "GALLERY_CLAIM_RECOVERY_SECONDS"
+    #: Sources in other tenants (infra/README.md, "Cross-tenant sources").
+    TENANT_ID: Final = "GALLERY_TENANT_ID"
+    SOURCE_TENANTS: Final = "GALLERY_SOURCE_TENANTS"
+    CROSS_TENANT_CLIENT_ID: Final = "GALLERY_CROSS_TENANT_CLIENT_ID"
+    CROSS_TENANT_CLIENT_SECRET: Final = "GALLERY_CROSS_TENANT_CLIENT_SECRET"
+    AUTHORITY_HOST: Final = "GALLERY_AUTHORITY_HOST"
+    #: Application Insights (OpenTelemetry): docs/observability.md.
+    APPINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+    APPINSIGHTS_AUTHENTICATION_STRING: Final = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
 
 
 #: Where production blob endpoints live. ``{account}`` stands for the storage account name.
 DEFAULT_VHD_STORAGE_ENDPOINTS: Final = ("https://{account}.blob.core.windows.net",)
 DEFAULT_ARM_ENDPOINT: Final = "https://management.azure.com"
 DEFAULT_ARM_AUDIENCE: Final = "https://management.azure.com"
+DEFAULT_AUTHORITY_HOST: Final = "https://login.microsoftonline.com"
+_GUID: Final = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 def _split_list(raw: str | None) -> tuple[str, ...]:
@@ -248,6 +260,128 @@ class IntakeSettings:
         )
 
 
+def _pairs(text: str) -> dict[str, str]:
+    """``Key=Value;Key=Value`` (connection-string style), keys lower-cased."""
+    pairs = (part.split("=", 1) for part in text.split(";") if "=" in part)
+    return {key.strip().lower(): value.strip() for key, value in pairs}
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    """Where telemetry goes (docs/observability.md): nothing is exported without a connection
+    string. ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING`` = ``Authorization=AAD`` (optionally
+    ``ClientId=<user-assigned identity>;Authorization=AAD``) sends it with a managed identity."""
+
+    connection_string: str | None = None
+    #: Microsoft Entra authentication of the ingestion (local auth disabled on the resource).
+    entra_auth: bool = False
+    #: The user-assigned managed identity's client id; ``None``: the system-assigned one.
+    entra_client_id: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.connection_string)
+
+    @property
+    def live_metrics(self) -> bool:
+        """Live metrics only when the connection string names a ``LiveEndpoint`` (every one the
+        portal gives does; a local capture endpoint does not)."""
+        return "liveendpoint" in _pairs(self.connection_string or "")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TelemetrySettings:
+        auth = _pairs(environ.get(SettingName.APPINSIGHTS_AUTHENTICATION_STRING) or "")
+        entra = auth.get("authorization", "").upper() == "AAD"
+        return cls(
+            connection_string=(environ.get(SettingName.APPINSIGHTS_CONNECTION_STRING) or "").strip()
+            or None,
+            entra_auth=entra,
+            entra_client_id=(auth.get("clientid") or None) if entra else None,
+        )
+
+    def __repr__(self) -> str:  # the connection string holds the instrumentation key
+        shown = "***" if self.connection_string else None
+        return (
+            f"TelemetrySettings(connection_string={shown!r}, entra_auth={self.entra_auth!r}, "
+            f"entra_client_id={self.entra_client_id!r})"
+        )
+
+
+def _source_tenants(environ: Mapping[str, str]) -> dict[str, str]:
+    """``sub1=tenantA,sub2=tenantB`` -> ``{sub1: tenantA, ...}`` (lower-cased GUIDs)."""
+    name = SettingName.SOURCE_TENANTS
+    found: dict[str, str] = {}
+    for entry in _split_list(environ.get(name)):
+        subscription, sep, tenant = (part.strip() for part in entry.partition("="))
+        if not sep or not _GUID.match(subscription) or not _GUID.match(tenant):
+            raise PermanentError(
+                f"setting {name}: expected <subscriptionId>=<tenantId> GUID pairs separated by "
+                f"',', got {entry!r}"
+            )
+        found[subscription.lower()] = tenant.lower()
+    return found
+
+
+@dataclass(frozen=True)
+class CrossTenantSettings:
+    """Sources in other tenants' subscriptions (infra/README.md, "Cross-tenant sources").
+
+    ``source_tenants`` maps a source subscription to its tenant; every other subscription is in
+    ``tenant_id``, the app's own tenant (the target galleries'). Tokens for those tenants come
+    from the multi-tenant app registration ``client_id``: through a federated credential that
+    trusts the app's managed identity, or (local and dev only) ``client_secret``.
+    """
+
+    tenant_id: str | None = None
+    source_tenants: Mapping[str, str] = field(default_factory=dict)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+
+    def tenant_of(self, subscription_id: str) -> str | None:
+        """The subscription's tenant: mapped, else the app's own (``None`` when unknown)."""
+        return self.source_tenants.get(subscription_id.lower(), self.tenant_id)
+
+    def is_foreign(self, subscription_id: str) -> bool:
+        """Whether the subscription is mapped to a tenant other than the app's own."""
+        tenant = self.source_tenants.get(subscription_id.lower())
+        return tenant is not None and tenant != (self.tenant_id or "").lower()
+
+    @property
+    def configured(self) -> bool:
+        """Whether tokens for other tenants can be had (app registration and own tenant)."""
+        return bool(self.client_id and self.tenant_id)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> CrossTenantSettings:
+        tenant = (environ.get(SettingName.TENANT_ID) or "").strip().lower() or None
+        if tenant is not None and not _GUID.match(tenant):
+            raise PermanentError(
+                f"setting {SettingName.TENANT_ID}: expected the tenant id (a GUID), got {tenant!r}"
+            )
+        client_id = (environ.get(SettingName.CROSS_TENANT_CLIENT_ID) or "").strip() or None
+        if client_id is not None and not _GUID.match(client_id):
+            raise PermanentError(
+                f"setting {SettingName.CROSS_TENANT_CLIENT_ID}: expected the app registration's "
+                "client id (a GUID)"
+            )
+        if client_id is not None and tenant is None:
+            raise PermanentError(
+                f"setting {SettingName.TENANT_ID} is required with "
+                f"{SettingName.CROSS_TENANT_CLIENT_ID}: the app's own tenant (the targets')"
+            )
+        authority = (environ.get(SettingName.AUTHORITY_HOST) or "").strip().rstrip("/")
+        if authority and not authority.startswith("https://"):
+            raise PermanentError(f"setting {SettingName.AUTHORITY_HOST}: must be an https URL")
+        return cls(
+            tenant_id=tenant,
+            source_tenants=_source_tenants(environ),
+            client_id=client_id,
+            client_secret=environ.get(SettingName.CROSS_TENANT_CLIENT_SECRET) or None,
+            authority_host=authority or DEFAULT_AUTHORITY_HOST,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Pipeline configuration. Build it with :meth:`from_env`; never mutate it."""
@@ -284,6 +418,10 @@ class Settings:
     failed_version_policy: str = "delete"
     #: A claim whose PUT was never confirmed is recovered by the tracker after this many seconds.
     claim_recovery_seconds: int = 120
+    #: Sources in other tenants (``GALLERY_SOURCE_TENANTS``, ``GALLERY_CROSS_TENANT_*``).
+    cross_tenant: CrossTenantSettings = field(default_factory=CrossTenantSettings)
+    #: Application Insights through OpenTelemetry (docs/observability.md).
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -328,6 +466,8 @@ class Settings:
             claim_recovery_seconds=_required_number(
                 environ, SettingName.CLAIM_RECOVERY_SECONDS, minimum=1, default=120
             ),
+            cross_tenant=CrossTenantSettings.from_env(environ),
+            telemetry=TelemetrySettings.from_env(environ),
         )
 
     def __repr__(self) -> str:  # connection strings may hold keys: never print them

@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from shared.contract.parse import parse_build_request
+from shared.contract.regions import RegionCatalog, with_known_regions
 from shared.contract.rules import REQUEST_ID_PATTERN, ValidationContext
-from shared.core.errors import ValidationFailed, describe
+from shared.core import metrics
+from shared.core.errors import ValidationFailed
 from shared.core.jsontypes import JsonObject
 from shared.core.messaging import MessageSender, RejectedMessageSink, build_request_message
 from shared.core.settings import Settings
@@ -40,8 +42,10 @@ class RequestDispatch:
         sender: MessageSender,
         rejects: RejectedMessageSink,
         clock: Callable[[], datetime],
+        regions: RegionCatalog | None = None,
     ) -> None:
         self._settings = settings
+        self._regions = regions
         self._records = records
         self._sender = sender
         self._rejects = rejects
@@ -63,6 +67,7 @@ class RequestDispatch:
         given = document.get("requestId")
         valid_given = isinstance(given, str) and REQUEST_ID_PATTERN.fullmatch(given)
         request_id = str(given) if valid_given else derived_id
+        context = with_known_regions(context, document, self._regions)
         try:
             request = parse_build_request(document, self._settings, now=now, context=context)
         except ValidationFailed as failed:
@@ -72,7 +77,7 @@ class RequestDispatch:
                 request_id=request_id,
                 document=document,
                 done_record=done_record,
-                rejection=Rejection(failed.reason, describe(failed)),
+                rejection=Rejection.of_error(failed),
             )
         message = build_request_message(
             document, request_id=request.request_id, correlation_id=request.correlation_id
@@ -114,6 +119,7 @@ class RequestDispatch:
                 IntakeOutcome.DUPLICATE, source, request_id, detail="already being rejected"
             )
         self._dead_letter(document, request_id, source, rejection)
+        metrics.request_rejected(rejection.rule or rejection.reason, stage="intake")
         self._records.record_done(
             key,
             {

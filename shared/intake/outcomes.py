@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shared.core.errors import PipelineError, describe
+from shared.core.metrics import rejection_rule
+
 
 class IntakeOutcome(StrEnum):
     QUEUED = "queued"  # a build request was sent
@@ -34,7 +37,14 @@ class IntakeResult:
 
 @dataclass(frozen=True)
 class Rejection:
-    """Why a request is dead-lettered: the dead-letter reason and its description."""
+    """Why a request is dead-lettered: the dead-letter reason and its description, and the
+    rule it counts under in ``gallery.requests.rejected`` (empty: the reason)."""
 
     reason: str
     description: str
+    rule: str = ""
+
+    @classmethod
+    def of_error(cls, error: PipelineError) -> Rejection:
+        """The rejection of an error: every problem described, the first problem's rule."""
+        return cls(error.reason, describe(error), rejection_rule(error))

@@ -39,6 +39,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from shared.contract.regions import RegionCatalog
+from shared.core import tracing
 from shared.core.documents import DocumentStore
 from shared.core.errors import PermanentError
 from shared.core.messaging import MessageSender, RejectedMessageSink
@@ -70,10 +72,16 @@ class IntakeService:
         sender: MessageSender,
         rejects: RejectedMessageSink,
         clock: Callable[[], datetime],
+        regions: RegionCatalog | None = None,
     ) -> None:
         self._records = IntakeRecords(pending=pending, done=done)
         dispatch = RequestDispatch(
-            settings, records=self._records, sender=sender, rejects=rejects, clock=clock
+            settings,
+            records=self._records,
+            sender=sender,
+            rejects=rejects,
+            clock=clock,
+            regions=regions,
         )
         self._uploads = UploadIntake(
             settings, blobs=blobs, records=self._records, dispatch=dispatch, clock=clock
@@ -94,34 +102,40 @@ class IntakeService:
         return self._snapshots.evaluate(event.snapshot_id, by_event=True)
 
     def recheck(self, *, limit: int = 500) -> list[IntakeResult]:
-        """Look again at every pending upload and snapshot (the timer). Errors stay per item."""
+        """Look again at every pending upload and snapshot (the timer). Errors stay per item;
+        each item is its own trace (a build it queues is traced from there), linked to the run."""
         results: list[IntakeResult] = []
         for key in self._records.pending_keys(limit):
-            found = self._records.read_pending(key)
-            if found is None:
-                continue
-            record, _ = found
-            try:
-                if record.get("kind") == "vhd":
-                    result = self._uploads.evaluate(str(record["url"]), by_event=False)
-                elif record.get("kind") == "snapshot":
-                    result = self._snapshots.evaluate(
-                        parse_resource_id(str(record["id"])), by_event=False
-                    )
-                else:
-                    logger.warning("intake: unknown pending record %s dropped", key)
-                    self._records.drop_pending(key)
-                    continue
-            except PermanentError as error:
-                logger.error(
-                    "intake: re-check of %s failed: %s",
-                    key,
-                    error,
-                    extra={"source": key, "reason": error.reason},
-                )
-                continue
-            except Exception:
-                logger.exception("intake: re-check of %s failed; next run tries again", key)
-                continue
-            results.append(result)
+            with tracing.operation(
+                "intake recheck", new_trace=True, fields={"pending_record": key}
+            ):
+                result = self._recheck(key)
+            if result is not None:
+                results.append(result)
         return results
+
+    def _recheck(self, key: str) -> IntakeResult | None:
+        """One pending record looked at again; ``None`` when it is gone or failed (logged)."""
+        found = self._records.read_pending(key)
+        if found is None:
+            return None
+        record, _ = found
+        try:
+            if record.get("kind") == "vhd":
+                return self._uploads.evaluate(str(record["url"]), by_event=False)
+            if record.get("kind") == "snapshot":
+                return self._snapshots.evaluate(
+                    parse_resource_id(str(record["id"])), by_event=False
+                )
+            logger.warning("intake: unknown pending record %s dropped", key)
+            self._records.drop_pending(key)
+        except PermanentError as error:
+            logger.error(
+                "intake: re-check of %s failed: %s",
+                key,
+                error,
+                extra={"source": key, "reason": error.reason},
+            )
+        except Exception:
+            logger.exception("intake: re-check of %s failed; next run tries again", key)
+        return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.contract.rules import ValidationContext
-from shared.core.errors import ValidationFailed, describe
+from shared.core.errors import ValidationFailed
 from shared.core.jsontypes import JsonObject
 from shared.core.resource_ids import ResourceId
 from shared.core.settings import Settings
@@ -91,7 +91,7 @@ class SnapshotIntake:
             tag = parse_publish_tag(looked.tag_value, tag_name=looked.tag_name)
             scope = resolve_target_scope(tag, snapshot_id, self._settings.allowed_target_galleries)
         except ValidationFailed as failed:
-            return self._reject(looked, Rejection(failed.reason, describe(failed)))
+            return self._reject(looked, Rejection.of_error(failed))
         if not snapshot_is_ready(looked.snapshot):
             return self._wait(looked, now)
         return self._queue(looked, tag, scope, now=now, by_event=by_event)
@@ -140,6 +140,7 @@ class SnapshotIntake:
             else {"kind": "snapshot", "id": source, "firstSeen": format_timestamp(now)}
         )
         why = (
+            f"provisioningState {snapshot.provisioning_state}, "
             f"snapshotAccessState {snapshot.access_state}, "
             f"completionPercent {snapshot.completion_percent}"
         )

@@ -1,7 +1,8 @@
 """Tagged snapshots: the publish tag, the target scope, readiness and the request document.
 
 A snapshot opts in with the tag ``gallery-publish=<gallery>/<definition>[:<versionPolicy>]`` and
-is queued once it is usable (``snapshotAccessState`` Available, or ``completionPercent`` 100).
+is queued once it is usable (``provisioningState`` Succeeded, and ``snapshotAccessState``
+Available or ``completionPercent`` 100).
 """
 
 from __future__ import annotations
@@ -110,13 +111,18 @@ def resolve_target_scope(
 
 
 def snapshot_is_ready(snapshot: SnapshotState) -> bool:
-    """Usable by the gallery: access state Available, or (no state) the copy is complete."""
+    """Usable by the gallery: its write has succeeded, and its access state is Available, or
+    (no state, as older api-versions read) its copy is complete.
+
+    A snapshot is written asynchronously: until its operation ends it reads
+    ``provisioningState: Updating`` (or ``Creating``), whatever else it says.
+    """
+    if (snapshot.provisioning_state or "Succeeded").lower() != "succeeded":
+        return False
     state = (snapshot.access_state or "").lower()
     if state in READY_ACCESS_STATES:
         return True
     if state in NOT_READY_ACCESS_STATES:
-        return False
-    if (snapshot.provisioning_state or "Succeeded").lower() != "succeeded":
         return False
     return snapshot.completion_percent is None or snapshot.completion_percent >= 100
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.contract.rules import ValidationContext
 from shared.core.blob_urls import InvalidBlobUrl, parse_blob_url
-from shared.core.errors import ValidationFailed, describe
+from shared.core.errors import ValidationFailed
 from shared.core.jsontypes import JsonObject
 from shared.core.redaction import strip_query
 from shared.core.settings import SettingName, Settings
@@ -193,7 +193,7 @@ class UploadIntake:
             manifest_blob = upload.manifest_blob
             manifest = parse_manifest(manifest_blob.content) if manifest_blob else None
         except ValidationFailed as failed:
-            return self._reject(upload, Rejection(failed.reason, describe(failed)))
+            return self._reject(upload, Rejection.of_error(failed))
         return _Overrides(metadata_partial, manifest, marker)
 
     def _decide_readiness(self, upload: _Upload, overrides: _Overrides) -> _Ready | IntakeResult:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from shared.core import metrics
 from shared.core.errors import PipelineError
 from shared.lifecycle.facts import DEPRECATED, DEPRECATED_AT_TAG, LIFECYCLE_TAG
 from shared.lifecycle.plan import Action, Plan, PlanEntry, Rule
@@ -101,6 +102,10 @@ def apply_plan(
                 )
                 continue
             outcome.done.append(entry)
+            if entry.action is Action.DEPRECATE:
+                metrics.lifecycle_deprecated()
+            else:
+                metrics.lifecycle_deleted()
             logger.info(
                 "lifecycle action done",
                 extra={"run_id": run_id, "version": entry.version_id, "action": entry.action},

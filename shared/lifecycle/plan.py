@@ -10,6 +10,8 @@ names the action, the version, the rule and the reason. ``shared.lifecycle.apply
 nothing outside the plan. Safety rails, each reported in the plan when it holds a version back:
 
 * ``protect-tag``: ``lifecycle=hold`` on the gallery, the definition or the version;
+* ``locked``: a management lock covers the version (``ReadOnly``: no deprecation and no
+  deletion; ``CanNotDelete``: no deletion), see :mod:`shared.lifecycle.locks`;
 * ``min-keep``: the newest N versions of each definition are kept;
 * ``last-latest``: in every region where a definition has versions, "latest" keeps a version to
   resolve to (:mod:`shared.lifecycle.latest`);
@@ -43,6 +45,7 @@ from shared.lifecycle.facts import (
     version_order,
 )
 from shared.lifecycle.latest import LatestServers
+from shared.lifecycle.locks import LockIndex
 
 #: Azure's limit of image versions per subscription and region.
 VERSION_QUOTA_PER_REGION = 10_000
@@ -66,6 +69,7 @@ class Rule(StrEnum):
     #: deprecated, but "latest" may still resolve to it in a region: hide it there too
     LATEST_NOT_HIDDEN = "latest-not-hidden"
     PROTECT_TAG = "protect-tag"
+    LOCKED = "locked"
     MIN_KEEP = "min-keep"
     LAST_LATEST = "last-latest"
     BLOCK_DELETION_BEFORE_EOL = "block-deletion-before-eol"
@@ -242,6 +246,8 @@ def _plan_definition(
     policy: LifecyclePolicy,
     now: datetime,
     in_use: frozenset[str],
+    *,
+    locks: LockIndex,
 ) -> list[tuple[AgeKey, PlanEntry]]:
     held_by = _protected_by(gallery, definition)
     grace = timedelta(days=_grace_days(policy, gallery, definition))
@@ -265,6 +271,7 @@ def _plan_definition(
             action=action,
             in_use=in_use,
             now=now,
+            locks=locks,
         )
         if hold is not None:
             entry = PlanEntry(Action.SKIP, version.id, hold[0], f"{hold[1]}; {reason}")
@@ -285,10 +292,15 @@ def _hold(
     action: Action,
     in_use: frozenset[str],
     now: datetime,
+    locks: LockIndex,
 ) -> tuple[Rule, str] | None:
     """The safety rail that holds ``version`` back from ``action``, if any (first one wins)."""
     if held_by or version.held:
         return Rule.PROTECT_TAG, f"protected by {LIFECYCLE_TAG}={HOLD} on {held_by or 'version'}"
+    lock = locks.blocking(version.id, delete=action is Action.DELETE)
+    if lock is not None:
+        verb = "deletion" if action is Action.DELETE else "deprecation (an update)"
+        return Rule.LOCKED, f"{lock.describe()} refuses its {verb}"
     if rank < policy.min_keep_per_definition:
         return Rule.MIN_KEEP, f"one of the {policy.min_keep_per_definition} newest versions"
     stranded = servers.stranded_by(version)
@@ -360,18 +372,22 @@ def build_plan(
     now: datetime,
     in_use_version_ids: Iterable[str],
     approved_deletions: Iterable[str] = (),
+    locks: LockIndex | None = None,
 ) -> Plan:
     """Compute the lifecycle plan. Pure: reads the facts given, changes nothing.
 
     ``approved_deletions``: version ids an operator acknowledged in a halt; they do not trip the
-    circuit breaker again, but still go at most ``max_deletions_per_run`` per run."""
+    circuit breaker again, but still go at most ``max_deletions_per_run`` per run. ``locks``:
+    the management locks read for the galleries' resource groups (rule ``locked``)."""
     galleries = tuple(galleries)
     in_use = frozenset(i.lower() for i in in_use_version_ids)
     found = [
         item
         for gallery in galleries
         for definition in gallery.definitions
-        for item in _plan_definition(gallery, definition, policy, now, in_use)
+        for item in _plan_definition(
+            gallery, definition, policy, now, in_use, locks=locks or LockIndex()
+        )
     ]
     ordered = [entry for _, entry in sorted(found, key=lambda item: item[0])]
     approved = frozenset(i.lower() for i in approved_deletions)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.core import metrics
 from shared.core.errors import PipelineError
 from shared.core.settings import LifecycleSettings
 from shared.lifecycle.apply import AuditStore, GalleryWriter, RunOutcome, apply_plan
@@ -37,6 +38,7 @@ from shared.lifecycle.inventory import (
     gallery_scope,
     in_use_versions,
 )
+from shared.lifecycle.locks import LockIndex, LockReader
 from shared.lifecycle.plan import LifecyclePolicy, Plan, build_plan
 
 logger = logging.getLogger(__name__)
@@ -115,6 +117,8 @@ class LifecycleSnapshot:
     halt: Halt | None = None
     #: ``dry-run``, ``applied`` or ``halted`` once the run is over.
     status: str = "planned"
+    #: The management locks read (one list per resource group of the galleries).
+    locks: LockIndex = field(default_factory=LockIndex)
 
     @property
     def arm_calls_total(self) -> int:
@@ -134,6 +138,7 @@ class LifecycleSnapshot:
                 version: consumers[:CONSUMERS_SHOWN] for version, consumers in self.in_use.items()
             },
             "armCalls": {"total": self.arm_calls_total, "byKind": self.arm_calls},
+            "locks": self.locks.to_document(),
         }
 
     def halt_document(self) -> dict[str, Any] | None:
@@ -185,6 +190,7 @@ class LifecycleService:
         run_ids: Callable[[], str] = new_run_id,
         events: LifecycleEventSink | None = None,
         halts: HaltRegistry | None = None,
+        locks: LockReader | None = None,
     ) -> None:
         self.inventory = inventory
         self.writer = writer
@@ -197,6 +203,8 @@ class LifecycleService:
         self._run_ids = run_ids
         self.events = events
         self.halts = halts
+        #: Reads management locks (``None``: locks are not considered, e.g. unit tests).
+        self.lock_reader = locks
 
     # ---------------------------------------------------------------- gathering
     def _gallery_refs(self) -> Iterator[GalleryRef]:
@@ -232,6 +240,18 @@ class LifecycleService:
             )
         return galleries
 
+    def _locks(self, galleries: list[GalleryFacts]) -> LockIndex:
+        """The locks of every resource group holding a read gallery (one list call each)."""
+        if self.lock_reader is None:
+            return LockIndex()
+        groups: dict[tuple[str, str], None] = {}
+        for gallery in galleries:
+            parts = gallery.id.strip("/").split("/")
+            if len(parts) > 3 and parts[0].lower() == "subscriptions":
+                groups[(parts[1].lower(), parts[3].lower())] = None
+        found = [lock for sub, group in groups for lock in self.lock_reader.locks(sub, group)]
+        return LockIndex(found)
+
     def _consumers(self, snapshot: LifecycleSnapshot, galleries: list[GalleryFacts]) -> None:
         references: list[ImageReference] = []
         for subscription in self.in_use_subscriptions or self.scope.subscriptions:
@@ -254,6 +274,7 @@ class LifecycleService:
         for pattern, reason in self.scope.skipped:
             logger.warning("target pattern skipped: %s (%s)", pattern, reason)
         galleries = self._gather(snapshot)
+        snapshot.locks = self._locks(galleries)
         self._consumers(snapshot, galleries)
         snapshot.plan = build_plan(
             galleries,
@@ -261,6 +282,7 @@ class LifecycleService:
             now=now,
             in_use_version_ids=snapshot.in_use.keys(),
             approved_deletions=snapshot.halt.approved_deletions if snapshot.halt else (),
+            locks=snapshot.locks,
         )
         snapshot.arm_calls = dict(self.inventory.arm_calls())
         for usage in snapshot.plan.quota_warnings:
@@ -338,6 +360,8 @@ class LifecycleService:
             },
         )
         alerts = self._decide(snapshot)
+        if snapshot.status == "halted":  # tripped by this run (it alerts), or held by a halt
+            metrics.lifecycle_halted("tripped" if alerts else "held")
 
         def final_context() -> dict[str, Any]:
             snapshot.arm_calls = dict(self.inventory.arm_calls())  # planning + applying

@@ -21,7 +21,7 @@ from azure.mgmt.compute import models as m
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from devstack.armsim.resources import copy_start_seconds
+from devstack.armsim.disk_bodies import copy_start_seconds
 from devstack.host import FunctionsHost, HostOptions
 from devstack.procs import ManagedProcess, free_port
 from devstack.servicebus import connection_string as servicebus_connection_string
@@ -363,6 +363,7 @@ def put_snapshot(
     create_option: str = "Empty",
     size_gb: int = 10,
     source_id: str | None = None,
+    incremental: bool | None = None,
 ) -> m.Snapshot:
     return stack.compute.snapshots.begin_create_or_update(
         RESOURCE_GROUP,
@@ -374,7 +375,7 @@ def put_snapshot(
                 disk_size_gb=size_gb,
                 os_type="Linux",
                 hyper_v_generation="V2",
-                incremental=create_option == "CopyStart" or None,
+                incremental=incremental,
                 creation_data=m.CreationData(
                     create_option=create_option, source_resource_id=source_id
                 ),
@@ -418,8 +419,26 @@ def test_untagged_snapshot_queues_nothing(fresh_stack: Stack) -> None:
 def test_snapshot_still_copying_is_queued_when_the_copy_completes(fresh_stack: Stack) -> None:
     stack = fresh_stack
     size_gb = 2000  # under the 2 TiB image limit; the copy needs ~20 s of real time in tests
-    source = put_snapshot(stack, "copy-source", size_gb=size_gb)
     before = stack.invocations("snapshot_created")
+    disk = stack.compute.disks.begin_create_or_update(
+        RESOURCE_GROUP,
+        "copy-disk",
+        m.Disk(
+            location=LOCATION,
+            properties=m.DiskProperties(
+                disk_size_gb=size_gb, creation_data=m.CreationData(create_option="Empty")
+            ),
+        ),
+    ).result(timeout=20)
+    # CopyStart copies an incremental snapshot (of a disk) into an incremental snapshot.
+    source = put_snapshot(
+        stack,
+        "copy-source",
+        create_option="Copy",
+        size_gb=size_gb,
+        source_id=disk.id,
+        incremental=True,
+    )
     copied = put_snapshot(
         stack,
         "copied",
@@ -427,10 +446,12 @@ def test_snapshot_still_copying_is_queued_when_the_copy_completes(fresh_stack: S
         create_option="CopyStart",
         size_gb=size_gb,
         source_id=source.id,
+        incremental=True,
     )
     assert copied.properties is not None
     assert copied.properties.snapshot_access_state == "Pending"
-    wait_until(lambda: stack.invocations("snapshot_created") >= before + 2, 10, "write events")
+    # The disk's, the source's and the copy's write events (the function ignores the disk's).
+    wait_until(lambda: stack.invocations("snapshot_created") >= before + 3, 10, "write events")
     assert stack.receive(1, timeout=3) == []  # re-checked every second: still copying
     stack.armsim.admin("POST", "/admin/clock", {"advanceSeconds": copy_start_seconds(size_gb)})
     (message,) = stack.receive(1, timeout=10)

@@ -82,7 +82,9 @@ def test_plan_json_is_the_plan_document(app_env: str, capsys: pytest.CaptureFixt
         name: (action.value, rule.value) for name, (action, rule) in EXPECTED.items()
     }
     assert document["plan"]["dryRun"] is True
-    assert document["context"]["armCalls"]["total"] == 11
+    # 11 reads of the gallery and its consumers + 1 lock list of its resource group
+    assert document["context"]["armCalls"]["total"] == 12
+    assert document["context"]["locks"] == []
 
 
 def test_apply_needs_yes_and_respects_the_dry_run_default(

@@ -76,6 +76,42 @@ def test_a_vhd_upload_becomes_a_version_with_exactly_the_requested_profile(stack
     assert version.storage_profile.os_disk_image.source.uri == url
 
 
+def test_a_snapshot_without_a_generation_builds_into_a_gen2_definition(stack: Stack) -> None:
+    """Azure leaves ``hyperVGeneration`` unset unless it is sent, and builds such a snapshot
+    into a V2 definition. The snapshot is written asynchronously: intake queues it once its
+    write has succeeded."""
+    definition = "e2e-no-generation"
+    stack.seed_definition(definition)  # a Gen2 (V2) definition
+    name = f"e2e-nogen-{uuid.uuid4().hex[:8]}"
+    body: dict[str, Any] = {
+        "location": LOCATION,
+        "tags": {"gallery-publish": f"{GALLERY}/{definition}:1.0.0"},
+        "properties": {
+            "creationData": {"createOption": "Empty"},
+            "diskSizeGB": 8,
+            "osType": "Linux",
+        },
+    }
+    snapshot = (
+        stack.compute()
+        .snapshots.begin_create_or_update(
+            "rg-builds", name, io.BytesIO(json.dumps(body).encode()), polling_interval=0
+        )
+        .result(timeout=30)
+    )
+    assert snapshot.properties is not None
+    assert snapshot.properties.hyper_v_generation is None
+
+    build = build_for_source(stack, str(snapshot.id))
+
+    assert build["state"] == "succeeded", build["error"]
+    version = stack.compute().gallery_image_versions.get(
+        RESOURCE_GROUP, GALLERY, definition, "1.0.0"
+    )
+    assert version.properties is not None
+    assert version.properties.provisioning_state == "Succeeded"
+
+
 def test_a_tagged_snapshot_becomes_a_version(stack: Stack) -> None:
     definition = "e2e-snapshot"
     stack.seed_definition(definition)

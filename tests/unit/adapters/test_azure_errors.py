@@ -100,3 +100,19 @@ def test_secrets_are_redacted_from_messages() -> None:
 def test_azure_call_context_manager_translates() -> None:
     with pytest.raises(NotFoundError), azure_call("get version"):
         raise _error(ResourceNotFoundError, 404, "ResourceNotFound", "missing")
+
+
+def test_scope_locked_is_permanent_and_names_the_lock_scope_and_the_fix() -> None:
+    scope = "/subscriptions/s/resourceGroups/rg-images"
+    message = (
+        "The scope '/subscriptions/s/resourceGroups/rg-images/providers/Microsoft.Compute/"
+        "galleries/g/images/d/versions/1.0.0' cannot perform write operation because following "
+        f"scope(s) are locked: '{scope}'. Please remove the lock and try again."
+    )
+    exc = _error(ResourceExistsError, 409, "ScopeLocked", message)
+    translated = translate_azure_error(exc, action="create image version g/d/1.0.0")
+    assert isinstance(translated, PermanentError)
+    assert not isinstance(translated, ConflictError)
+    assert translated.reason == "ScopeLocked"
+    assert f"a management lock on {scope} blocks it" in translated.message
+    assert f"fix: remove the lock on {scope}" in translated.message

@@ -34,9 +34,23 @@ def example(name: str, **changes: Any) -> BuildRequest:
             SettingName.ALLOWED_SOURCE_SUBSCRIPTIONS: ",".join(
                 {document["target"]["subscriptionId"], *_subscriptions(document)}
             ),
+            **_cross_tenant(document),
         }
     )
     return parse_build_request(document, settings, now=NOW)
+
+
+def _cross_tenant(document: dict[str, Any]) -> dict[str, str]:
+    """The cross-tenant setup an ``imageVersion`` source naming another tenant needs."""
+    source = document["source"].get("imageVersion") or {}
+    if "tenantId" not in source:
+        return {}
+    subscription = source["id"].split("/")[2]
+    return {
+        SettingName.TENANT_ID: "99999999-0000-4000-8000-000000000001",
+        SettingName.CROSS_TENANT_CLIENT_ID: "aaaaaaaa-1111-4111-8111-0000000000a1",
+        SettingName.SOURCE_TENANTS: f"{subscription}={source['tenantId']}",
+    }
 
 
 def _subscriptions(document: Any) -> set[str]:

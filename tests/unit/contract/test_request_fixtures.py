@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.core.settings import Settings
+from shared.core.settings import CrossTenantSettings, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES_DIR = REPO_ROOT / "docs" / "examples"
@@ -19,12 +19,19 @@ OTHER_SUB = "3a7d9c1e-5b2f-4e8a-a6c4-0d9e8f7a6b52"
 FOREIGN_SUB = "11111111-2222-4333-8444-555555555555"
 NOW = datetime(2026, 11, 16, 12, 0, 0, tzinfo=UTC)
 
+#: The tenant of OTHER_SUB (docs/examples/image-version.json names it).
+VENDOR_TENANT = "9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e"
 SETTINGS = Settings(
     allowed_target_galleries=(f"{SUB}/rg-images/*",),
     allowed_source_subscriptions=(OTHER_SUB,),
     vhd_storage_endpoints=(
         "https://{account}.blob.core.windows.net",
         "http://127.0.0.1:10000/{account}",
+    ),
+    cross_tenant=CrossTenantSettings(  # sources in OTHER_SUB are in another tenant
+        tenant_id="99999999-0000-4000-8000-000000000001",
+        source_tenants={OTHER_SUB: VENDOR_TENANT},
+        client_id="aaaaaaaa-1111-4111-8111-0000000000a1",
     ),
 )
 

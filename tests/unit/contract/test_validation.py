@@ -18,7 +18,7 @@ from shared.contract.rules import (
     target_gallery_allowed,
 )
 from shared.core.errors import Problem, ValidationFailed
-from shared.core.settings import SettingName, Settings
+from shared.core.settings import CrossTenantSettings, SettingName, Settings
 from tests.unit.contract.test_request_fixtures import (
     FOREIGN_SUB,
     NOW,
@@ -41,6 +41,21 @@ def image_version_id(subscription: str) -> str:
         f"/subscriptions/{subscription}/resourceGroups/rg/providers/Microsoft.Compute"
         "/galleries/g/images/i/versions/1.0.0"
     )
+
+
+def cross_tenant_settings(source_tenants: dict[str, str]) -> Settings:
+    """SETTINGS with a cross-tenant identity and ``source_tenants`` (subscription -> tenant)."""
+    return dataclasses.replace(
+        SETTINGS,
+        cross_tenant=CrossTenantSettings(
+            tenant_id=HOME_TENANT,
+            source_tenants=source_tenants,
+            client_id="aaaaaaaa-1111-4111-8111-0000000000a1",
+        ),
+    )
+
+
+HOME_TENANT = "99999999-0000-4000-8000-000000000001"
 
 
 def problems_of(
@@ -219,8 +234,11 @@ def test_malformed_resource_ids_are_parsed_and_rejected() -> None:
 
 def test_image_version_source_may_name_another_tenant() -> None:
     rid = image_version_id(OTHER_SUB)
-    assert_valid(
-        with_changes(base_document(), source={"imageVersion": {"id": rid, "tenantId": FOREIGN_SUB}})
+    assert_valid(  # the tenant is one the pipeline can get tokens in (test_source_tenants.py)
+        with_changes(
+            base_document(), source={"imageVersion": {"id": rid, "tenantId": FOREIGN_SUB}}
+        ),
+        settings=cross_tenant_settings({OTHER_SUB: FOREIGN_SUB}),
     )
     assert rules_of(
         with_changes(base_document(), source={"imageVersion": {"id": rid, "tenantId": "contoso"}})
@@ -536,7 +554,10 @@ def test_cross_tenant_image_version_is_still_subject_to_the_subscription_allow_l
     document = with_changes(
         base_document(), source={"imageVersion": {"id": rid, "tenantId": OTHER_SUB}}
     )
-    assert rules_of(document) == {("source.imageVersion.id", Rule.SOURCE_SUBSCRIPTION_ALLOWED)}
+    settings = cross_tenant_settings({FOREIGN_SUB: OTHER_SUB})
+    assert rules_of(document, settings=settings) == {
+        ("source.imageVersion.id", Rule.SOURCE_SUBSCRIPTION_ALLOWED)
+    }
 
 
 # -- definition spec, tags, ids ---------------------------------------------------------------

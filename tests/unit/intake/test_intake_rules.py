@@ -348,6 +348,30 @@ def test_snapshot_readiness(access_state: str | None, percent: float | None, rea
     assert snapshot_is_ready(snapshot) is ready
 
 
+@pytest.mark.parametrize(
+    ("provisioning_state", "access_state", "ready"),
+    [
+        ("Succeeded", "Available", True),
+        ("succeeded", None, True),
+        ("Updating", "Available", False),  # the write is still running: not usable yet
+        ("Creating", None, False),
+        ("Updating", None, False),
+        ("Failed", "Available", False),
+        (None, "Available", True),  # a reader that does not say: the access state decides
+    ],
+)
+def test_a_snapshot_is_ready_only_once_its_write_succeeded(
+    provisioning_state: str | None, access_state: str | None, ready: bool
+) -> None:
+    snapshot = SnapshotState(
+        id=SNAPSHOT_ID,
+        location="eastus",
+        access_state=access_state,
+        provisioning_state=provisioning_state,
+    )
+    assert snapshot_is_ready(snapshot) is ready
+
+
 # ------------------------------------------------------------------ request ids
 
 

@@ -16,7 +16,7 @@ from shared.core.messaging import OutgoingMessage
 from shared.core.resource_ids import ResourceId, parse_resource_id
 from shared.core.settings import Settings
 from shared.intake.events import BlobCreated, SnapshotWritten
-from shared.intake.ids import vhd_request_id
+from shared.intake.ids import snapshot_request_id, vhd_request_id
 from shared.intake.outcomes import IntakeOutcome
 from shared.intake.ports import BlobState, SmallBlob, SnapshotState
 from shared.intake.service import IntakeService
@@ -418,6 +418,35 @@ def test_snapshot_is_queued_when_its_copy_completes(world: World) -> None:
     world.snapshots.put(tags=tags)
     assert [r.outcome for r in world.service.recheck()] == [IntakeOutcome.QUEUED]
     assert len(world.bus.sent) == 1
+
+
+def test_snapshot_still_being_written_waits_for_the_recheck_and_is_queued_once(
+    world: World,
+) -> None:
+    """The write event comes when the PUT is accepted: the snapshot still reads Updating, with
+    none of the server's fields yet (no uniqueId, no size). The re-check queues it once."""
+    tags = {"gallery-publish": "devgallery/ubuntu-24.04"}
+    world.snapshots.put(
+        tags=tags,
+        provisioning_state="Updating",
+        unique_id=None,
+        access_state=None,
+        completion_percent=None,
+        disk_size_bytes=None,
+    )
+    pending = world.service.on_snapshot_written(snapshot_event())
+    assert pending.outcome == IntakeOutcome.PENDING
+    assert "provisioningState Updating" in (pending.detail or "")
+    assert world.service.on_snapshot_written(snapshot_event()).outcome == IntakeOutcome.PENDING
+    assert [r.outcome for r in world.service.recheck()] == [IntakeOutcome.PENDING]
+    assert world.bus.sent == []
+    world.snapshots.put(tags=tags, provisioning_state="Succeeded")
+    assert [r.outcome for r in world.service.recheck()] == [IntakeOutcome.QUEUED]
+    assert [r.outcome for r in world.service.recheck()] == []
+    assert world.service.on_snapshot_written(snapshot_event()).outcome == IntakeOutcome.DUPLICATE
+    (body,) = world.bus.bodies()
+    assert body["requestId"] == snapshot_request_id(SNAPSHOT_ID, "uid-1")  # the final identity
+    assert list(world.pending.list_keys()) == []
 
 
 def test_snapshot_deleted_while_pending_is_forgotten(world: World) -> None:
