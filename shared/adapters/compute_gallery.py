@@ -300,6 +300,11 @@ class ComputeGallery:
                 version.name,
                 _json_bytes(body),
                 polling=False,
+                # Sent once: a PUT the SDK retried after sleeping out Retry-After could land
+                # after the starter's lease ran out and another starter built the version
+                # (make chaos, docs/reliability.md F1). A 429 or 5xx comes back as a transient
+                # error; the starter renews its lease before it sends the PUT again.
+                retry_total=0,
             )
             initial = poller.result()
         return VersionStatus.from_wire(_wire(initial))

@@ -14,7 +14,7 @@ from shared.builds.gallery import DefinitionRef
 from shared.builds.version_body import TAG_REQUEST_ID, image_version_body, same_source
 from shared.contract.model import DefinitionSpec
 from shared.contract.parse import parse_build_request
-from shared.core.errors import NotFoundError
+from shared.core.errors import NotFoundError, TransientError
 from shared.core.settings import SettingName, Settings
 from tests.devstack.armsim.conftest import LOCATION, RESOURCE_GROUP, SUBSCRIPTION, ArmSim
 
@@ -129,3 +129,28 @@ def test_the_gallery_location_and_an_existing_definition_are_asked_once(
     after = fresh.admin("GET", "/admin/stats")["armCalls"]
     assert after.get("GetGallery", 0) - before.get("GetGallery", 0) == 1
     assert after.get("GetGalleryImage", 0) - before.get("GetGalleryImage", 0) == 1 + 2
+
+
+def test_a_throttled_put_is_not_retried_inside_the_sdk(
+    gallery: ComputeGallery, fresh: ArmSim
+) -> None:
+    """A PUT the SDK retried after sleeping out Retry-After could land after the starter lost
+    its lease (found by make chaos, F1): the PUT is sent once, and a 429 comes back to the
+    starter as a transient error, which renews its lease before it tries again."""
+    settings = Settings.from_env({SettingName.ALLOWED_TARGET_GALLERIES: "*/*/*"})
+    request = parse_build_request(request_document("1.0.1"), settings, now=datetime.now(UTC))
+    gallery.create_definition(DEFINITION, SPEC, location=LOCATION)
+    fresh.admin(
+        "POST",
+        "/admin/faults",
+        {"rules": [{"group": "CreateUpdateGalleryImageVersion", "status": 429, "retryAfter": 30}]},
+    )
+    body = image_version_body(request, location=LOCATION, build_id="b-2")
+
+    with pytest.raises(TransientError) as raised:
+        gallery.start_version(DEFINITION.version("1.0.1"), body)
+
+    assert raised.value.retry_after_seconds == 30
+    rules = fresh.admin("GET", "/admin/faults")["rules"]
+    assert rules[0]["hits"] == 1  # one PUT reached ARM: no retry slept inside the call
+    assert gallery.get_version(DEFINITION.version("1.0.1")) is None
