@@ -243,6 +243,17 @@ class LocalStack:
         upload_fixed_vhd(blob, size, footer=footer, timeout=10)
         return str(blob.url)
 
+    def kill_host(self) -> None:
+        """SIGKILL the Functions host's process group at once: a crash, nothing is flushed."""
+        self.processes["host"].kill()
+
+    def restart_host(self) -> ManagedProcess:
+        """Start the Functions host again (same port, settings and log file, appended), as
+        ``devstack up`` starts it; wait until it is ready."""
+        host = control._start("host", self.layout)
+        self.processes["host"] = host
+        return host
+
     def stop(self) -> None:
         """Stop every process ``devstack up`` started, the host first."""
         for process in reversed(list(self.processes.values())):
