@@ -35,12 +35,21 @@ from devstack import azurite, servicebus
 from devstack.armsim.launcher import admin_call, start_armsim
 from devstack.armsim.launcher import healthy as armsim_healthy
 from devstack.procs import ManagedProcess, StartupError, port_accepts, start_process
-from devstack.seeds import dev_resources
+from devstack.seeds import (
+    DEV_DEFINITION_ID,
+    DEV_SNAPSHOT_ID,
+    DEV_UPLOAD_CONTAINER,
+    GALLERY_ID,
+    dev_resources,
+)
 from devstack.tls import ensure_certificate
 
 logger = logging.getLogger("devstack")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Simulated ARM seconds per real second for ``devstack up``: a 4 GiB snapshot build (about 270
+#: simulated seconds, see devstack/armsim/operations.py) takes about a minute.
+DEFAULT_ARM_SPEED = 5.0
 DEFAULT_PORTS = {"azurite": 10000, "servicebus": 5672, "armsim": 8443, "host": 7071}
 COMPONENTS = ("azurite", "servicebus", "armsim", "host")
 IDENTITY_HEADER = "devstack"
@@ -228,6 +237,9 @@ def write_local_settings(layout: Layout, started: set[str]) -> Path:
     )
     if "servicebus" in started:
         values["ServiceBusConnection"] = servicebus.connection_string(ports["servicebus"])
+    if "host" in started or _available("host"):
+        # Where galleryctl finds the status API (status, builds, submit --wait).
+        values["GALLERY_API_URL"] = f"http://127.0.0.1:{ports['host']}"
     if "armsim" in started:
         arm = f"https://127.0.0.1:{ports['armsim']}"
         values["GALLERY_ARM_ENDPOINT"] = arm
@@ -243,8 +255,8 @@ def write_local_settings(layout: Layout, started: set[str]) -> Path:
 
 
 def seed(layout: Layout) -> int:
-    """Create the gallery, definition and upload storage account the sample settings publish
-    into, in the running ARM simulator (what ``make demo`` seeds too)."""
+    """Create the gallery, definition, upload storage account and a sample snapshot the sample
+    settings and ``docs/examples/local/`` use, in the running ARM simulator; print their ids."""
     try:
         body = admin_call(
             layout.ports["armsim"], "POST", "/admin/seed", {"resources": dev_resources()}
@@ -255,6 +267,36 @@ def seed(layout: Layout) -> int:
         ) from error
     for resource in body.get("value", []):  # what the simulator says it created
         print(f"seeded  {resource['id']}")
+    upload = f"{azurite.blob_endpoint(layout.ports['azurite'])}/{DEV_UPLOAD_CONTAINER}"
+    print()
+    print(f"gallery     {GALLERY_ID}")
+    print(f"definition  {DEV_DEFINITION_ID}")
+    print(f"snapshot    {DEV_SNAPSHOT_ID}")
+    print(f"upload      {upload}  (python -m devstack upload-vhd NAME)")
+    return 0
+
+
+def upload_vhd(layout: Layout, name: str, size_mib: int) -> int:
+    """Upload a generated fixed VHD of ``size_mib`` MiB (a sparse page blob: only the footer is
+    sent) as ``vhds/<name>`` to the running Azurite; print its URL."""
+    from azure.core.exceptions import AzureError, ResourceExistsError  # noqa: PLC0415
+    from azure.storage.blob import BlobServiceClient  # noqa: PLC0415
+
+    from devstack.vhdgen import upload_fixed_vhd  # noqa: PLC0415
+
+    service = BlobServiceClient.from_connection_string(
+        azurite.connection_string(layout.ports["azurite"]), connection_timeout=5, read_timeout=10
+    )
+    try:
+        with contextlib.suppress(ResourceExistsError):
+            service.create_container(DEV_UPLOAD_CONTAINER, timeout=10)
+        blob = service.get_blob_client(DEV_UPLOAD_CONTAINER, name)
+        upload_fixed_vhd(blob, size_mib * 1024 * 1024, timeout=10)
+    except AzureError as error:
+        raise DevstackError(
+            f"could not upload to Azurite on port {layout.ports['azurite']}: {error}"
+        ) from error
+    print(blob.url)
     return 0
 
 

@@ -98,10 +98,18 @@ def snapshot_resource(name: str, *, size_gib: int = 4, location: str = LOCATION)
 DEV_LOCATION: Final = "eastus"
 DEV_DEFINITION: Final = "ubuntu-24.04"
 DEV_UPLOAD_RESOURCE_GROUP: Final = "rg-devstack"
+#: The sample snapshot (4 GiB, Linux Gen2, in the gallery's region) that
+#: ``docs/examples/local/snapshot.json`` publishes.
+DEV_SNAPSHOT: Final = "ubuntu-24.04-os"
+DEV_SNAPSHOT_ID: Final = f"{SNAPSHOTS_ID}/{DEV_SNAPSHOT}"
+DEV_DEFINITION_ID: Final = f"{GALLERY_ID}/images/{DEV_DEFINITION}"
+#: The container VHDs are uploaded to (``python -m devstack upload-vhd``).
+DEV_UPLOAD_CONTAINER: Final = "vhds"
 
 
 def dev_resources() -> list[dict[str, Any]]:
-    """The gallery, upload storage account and definition the sample settings expect."""
+    """The gallery, upload storage account, definition and sample snapshot the sample settings
+    and ``docs/examples/local/`` expect."""
     return [
         gallery_resource(DEV_LOCATION),
         storage_account_resource(DEV_UPLOAD_RESOURCE_GROUP, DEV_LOCATION),
@@ -112,4 +120,5 @@ def dev_resources() -> list[dict[str, Any]]:
             sku="24_04-lts-gen2",
             location=DEV_LOCATION,
         ),
+        snapshot_resource(DEV_SNAPSHOT, location=DEV_LOCATION),
     ]

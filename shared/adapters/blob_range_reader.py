@@ -10,7 +10,9 @@ checks for ``206 Partial Content``, and never keeps more than ``length`` bytes o
 
 :func:`blob_client_from_url` builds the client for a URL: a SAS in the URL is used as it is; a
 URL under the configured storage connection string's blob endpoint (Azurite, account key) uses
-that connection string; anything else uses ``DefaultAzureCredential`` (managed identity).
+that connection string (``localhost``, ``127.0.0.1`` and ``[::1]`` are one host); anything else
+uses ``DefaultAzureCredential`` (managed identity), which Azure only accepts over HTTPS, so a plain
+``http://`` URL without a SAS or a matching connection string is a clear error.
 """
 
 from __future__ import annotations
@@ -207,10 +209,23 @@ def connection_string_blob_endpoint(connection_string: str) -> str | None:
     return f"{protocol}://{account}.blob.{suffix}"
 
 
+#: Names of this machine: Azurite at ``localhost`` is the one at ``127.0.0.1``.
+_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _host_and_port(netloc: str) -> tuple[str, int | None]:
+    """The host (loopback names as ``127.0.0.1``) and port of a URL's network location."""
+    parts = urlsplit(f"//{netloc}")
+    host = (parts.hostname or "").lower()
+    return ("127.0.0.1" if host in _LOOPBACK_HOSTS else host), parts.port
+
+
 def _container_and_blob(url: str, endpoint: str) -> tuple[str, str] | None:
     """Split ``url`` into (container, blob name) when it lies under ``endpoint``."""
     target, base = urlsplit(url), urlsplit(endpoint)
-    if (target.scheme.lower(), target.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
+    if target.scheme.lower() != base.scheme.lower():
+        return None
+    if _host_and_port(target.netloc) != _host_and_port(base.netloc):
         return None
     base_path = base.path.rstrip("/") + "/"
     if not target.path.startswith(base_path):
@@ -223,6 +238,14 @@ def _container_and_blob(url: str, endpoint: str) -> tuple[str, str] | None:
 
 def has_sas(url: str) -> bool:
     return "sig" in parse_qs(urlsplit(url).query)
+
+
+def connection_string_covers(connection_string: str | None, url: str) -> bool:
+    """Whether ``url`` lies under the blob endpoint of ``connection_string``."""
+    if not connection_string:
+        return False
+    endpoint = connection_string_blob_endpoint(connection_string)
+    return endpoint is not None and _container_and_blob(url, endpoint) is not None
 
 
 def blob_client_from_url(
@@ -252,6 +275,15 @@ def blob_client_from_url(
             return BlobClient.from_connection_string(
                 connection_string, container_name=container, blob_name=blob, **options
             )
+    if scheme == "http":
+        endpoint = connection_string_blob_endpoint(connection_string) if connection_string else None
+        configured = f"AzureWebJobsStorage points at {endpoint}" if endpoint else "none is set"
+        raise PermanentError(
+            f"an http:// blob URL needs a SAS in the URL or the storage connection string of its "
+            f"endpoint ({configured}); for the local stack pass --settings local.settings.json: "
+            f"{strip_query(url)}",
+            reason="InvalidBlobUrl",
+        )
     if credential is None:
         # azure.identity takes ~0.3 s to import: only when a credential is really needed.
         from azure.identity import DefaultAzureCredential  # noqa: PLC0415

@@ -13,16 +13,19 @@ URLs are printed without their SAS.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any, Final
 
 from shared.cli import exit_codes
 from shared.cli.helptext import SubParsers, add_command
-from shared.cli.local_settings import add_settings_option, load_settings_file
+from shared.cli.local_settings import add_settings_option, load_settings_file, settings_file
 from shared.cli.output import CliError, Result
 from shared.core.errors import NotFoundError, PermanentError, PipelineError, TransientError
 from shared.core.redaction import strip_query
+from shared.core.settings import SettingName, Settings
 from shared.vhd.preflight import VhdReport, inspect_vhd
 from shared.vhd.readers import FileRangeReader, RangeReader
 
@@ -79,14 +82,37 @@ def _is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
 
+def _with_file_storage_connection(
+    settings: Settings, url: str, settings_path: Path | None
+) -> Settings:
+    """The settings, with the settings file's ``AzureWebJobsStorage`` when the environment's
+    connection string does not cover ``url`` but the file's does (an exported production
+    connection string must not hide the local stack's Azurite account)."""
+    from shared.adapters.blob_range_reader import connection_string_covers  # noqa: PLC0415
+
+    if connection_string_covers(settings.storage_connection_string, url):
+        return settings
+    path = settings_file(settings_path, os.environ)
+    if path is None:
+        return settings
+    try:
+        values = json.loads(path.read_bytes()).get("Values") or {}
+    except (OSError, ValueError, AttributeError):
+        return settings  # load_settings_file already reported an unreadable file
+    from_file = values.get(SettingName.STORAGE_CONNECTION)
+    if isinstance(from_file, str) and connection_string_covers(from_file, url):
+        return dataclasses.replace(settings, storage_connection_string=from_file)
+    return settings
+
+
 def _open_reader(source: str, timeout: int, settings_path: Path | None) -> RangeReader:
     if _is_url(source):
         # Imported here so that checking a local file never loads the Azure SDK.
         from shared.adapters.blob_range_reader import open_blob_reader  # noqa: PLC0415
-        from shared.core.settings import Settings  # noqa: PLC0415
 
         load_settings_file(settings_path, required=False)
         settings = Settings.from_env(os.environ)
+        settings = _with_file_storage_connection(settings, source, settings_path)
         return open_blob_reader(
             source, settings, timeout_seconds=timeout, connection_timeout=min(timeout, 10)
         )

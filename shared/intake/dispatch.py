@@ -17,6 +17,7 @@ from shared.contract.parse import parse_build_request
 from shared.contract.regions import RegionCatalog, with_known_regions
 from shared.contract.rules import REQUEST_ID_PATTERN, ValidationContext
 from shared.core import metrics
+from shared.core.cloudevents import event_message
 from shared.core.errors import ValidationFailed
 from shared.core.jsontypes import JsonObject
 from shared.core.messaging import MessageSender, RejectedMessageSink, build_request_message
@@ -100,6 +101,10 @@ class RequestDispatch:
             extra={**request.log_fields(), "trigger": "event" if by_event else "recheck"},
         )
         return IntakeResult(IntakeOutcome.QUEUED, source, request.request_id)
+
+    def publish_event(self, event: Mapping[str, Any]) -> None:
+        """Publish a CloudEvent (e.g. an intake warning) on the events topic."""
+        self._sender.send(self._settings.events_topic, event_message(event))
 
     def reject(
         self,

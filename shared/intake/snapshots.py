@@ -7,7 +7,9 @@ Available or ``completionPercent`` 100).
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -63,6 +65,50 @@ def parse_publish_tag(value: str, *, tag_name: str = "gallery-publish") -> Publi
     resource_group = parts[-3] if len(parts) >= 3 else None
     subscription = parts[0] if len(parts) == 4 else None
     return PublishTag(gallery, definition, subscription, resource_group, choice)
+
+
+#: How close (difflib ratio of normalised names) a tag name must be to the publish tag's to be a
+#: misspelling of it rather than an unrelated tag.
+NEAR_MISS_RATIO: Final = 0.8
+
+
+def _normalised_tag_name(name: str) -> str:
+    """A tag name without case or separators: ``Gallery_Publish`` and ``gallery publish`` agree."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def near_miss_tag(tags: Mapping[str, str], tag_name: str) -> tuple[str, str] | None:
+    """The tag (name, value) that looks like ``tag_name`` misspelt, or None.
+
+    Not the tag itself (names are case-insensitive): one that agrees after dropping case and
+    separators (``gallery_publish``, ``GalleryPublish``), or is close by difflib
+    (``galery-publish``, ``gallery-publsh``). The closest wins; ties go to the first name sorted.
+    """
+    wanted = _normalised_tag_name(tag_name)
+    best: tuple[float, str, str] | None = None
+    for name in sorted(tags):
+        if name.lower() == tag_name.lower():
+            continue
+        normalised = _normalised_tag_name(name)
+        ratio = (
+            1.0
+            if normalised == wanted
+            else difflib.SequenceMatcher(None, normalised, wanted).ratio()
+        )
+        if ratio >= NEAR_MISS_RATIO and (best is None or ratio > best[0]):
+            best = (ratio, name, tags[name])
+    return None if best is None else (best[1], best[2])
+
+
+def misspelt_tag_problem(name: str, value: str, tag_name: str) -> Problem:
+    """The problem of a tag that looks like the publish tag but is not its name."""
+    return Problem(
+        f"tags.{name}",
+        Rule.UNKNOWN_FIELD,
+        f"tag '{name}' looks like the publish tag '{tag_name}' but is not it, so the snapshot "
+        "would never be published",
+        f"rename the tag to '{tag_name}' (value '{value}'), or remove it",
+    )
 
 
 def resolve_target_scope(

@@ -83,6 +83,11 @@ def test_up_status_down(tmp_path: Path, tls_files: TlsFiles) -> None:
         assert seeded.returncode == 0, seeded.stderr
         definition = "galleries/devgallery/images/ubuntu-24.04"
         assert definition in seeded.stdout and "storageAccounts/devstoreaccount1" in seeded.stdout
+        assert re.search(
+            r"^snapshot\s+/subscriptions/.*/snapshots/ubuntu-24\.04-os$", seeded.stdout, re.M
+        )
+        assert f"http://127.0.0.1:{ports['azurite']}/devstoreaccount1/vhds" in seeded.stdout
+        assert values["GALLERY_API_URL"] == f"http://127.0.0.1:{ports['host']}"
         assert _run(argv, "seed", timeout=30).returncode == 0  # seeding again is harmless
         again = _run(argv, "up")  # idempotent: everything is already running
         assert again.returncode == 0
