@@ -12,6 +12,7 @@ from functions import (
     lifecycle_timer,
     snapshot_created,
     status_api,
+    status_ui,
     upload_readiness,
     vhd_uploaded,
 )
@@ -24,6 +25,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(build_worker.bp)
 app.register_functions(build_tracker.bp)
 app.register_functions(status_api.bp)
+app.register_functions(status_ui.bp)
 app.register_functions(lifecycle_timer.bp)
 app.register_functions(vhd_uploaded.bp)
 app.register_functions(snapshot_created.bp)

@@ -111,6 +111,23 @@ class BlobAuditStore:
             raise TransientError(f"audit list failed: {exc.__class__.__name__}") from exc
         return None
 
+    def latest_run(self) -> dict[str, Any] | None:
+        """The newest run's document (blob names sort by time; one listing of ``runs/``), or
+        ``None`` when no run was recorded yet (the status page's lifecycle summary)."""
+        container = self._container or self._container_factory()  # reading creates nothing
+        try:
+            names = [
+                str(item.name)
+                for item in container.list_blobs(
+                    name_starts_with=RUNS_PREFIX, timeout=self._timeout
+                )
+            ]
+        except ResourceNotFoundError:
+            return None  # no container yet: no run
+        except _STORAGE_ERRORS as exc:
+            raise TransientError(f"audit list failed: {exc.__class__.__name__}") from exc
+        return self.read_run(max(names)) if names else None
+
     def run_document(self, run_id: str) -> dict[str, Any] | None:
         """Run ``run_id``'s document (``shared.lifecycle.halt.RunLookup``), or ``None``."""
         name = self.find_run(run_id)
