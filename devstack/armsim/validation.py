@@ -21,6 +21,14 @@ JsonObject = dict[str, Any]
 MAX_INT32 = 2_147_483_647
 MAX_REPLICAS = 100
 GALLERY_NAME = re.compile(r"^[^_\W][\w\-._]{0,79}(?<![-.])$")
+#: A gallery itself: English letters and digits, with underscores and periods in the middle, at
+#: most 80; no hyphen ([tsg] in docs/devstack.md, whose text the error repeats).
+GALLERY_ITSELF_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$")
+GALLERY_ITSELF_MESSAGE = (
+    "The gallery name '{name}' is invalid. Allowed characters are English alphanumeric "
+    "characters, with underscores, and periods allowed in the middle, up to 80 characters total. "
+    "All other special characters, including dashes, are disallowed."
+)
 
 VERSION_NAME_MESSAGE = (
     "The image version name is invalid. The image version name should follow "
@@ -30,6 +38,8 @@ VERSION_NAME_MESSAGE = (
 
 
 def check_gallery_name(name: str, target: str) -> None:
+    if target == "galleryName" and not GALLERY_ITSELF_NAME.match(name):
+        raise invalid_parameter(GALLERY_ITSELF_MESSAGE.format(name=name), target=target)
     if not GALLERY_NAME.match(name):
         raise invalid_parameter(
             f"The entity name '{name}' is invalid according to its validation rule: "

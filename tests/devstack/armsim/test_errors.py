@@ -349,3 +349,23 @@ def test_unsupported_api_version(fresh: ArmSim, compute: ComputeManagementClient
     assert caught.value.error.target == "api-version"
     for accepted in ("2024-03-03", "2025-03-03", "2026-03-03"):
         assert compute.galleries.get(RESOURCE_GROUP, GALLERY, api_version=accepted).name == GALLERY
+
+
+@pytest.mark.parametrize("name", ["dev-gallery", "_gallery", "gallery.", "gällery"])
+def test_a_gallery_name_azure_refuses_is_refused(raw: Any, name: str) -> None:
+    """[tsg]: English letters and digits, underscores and periods in the middle, no dashes
+    (definitions may have hyphens; galleries may not)."""
+    gallery_id = resource_id("Microsoft.Compute/galleries", name)
+    reply = raw.call("PUT", gallery_id, {"location": LOCATION})
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "InvalidParameter"
+    assert error["target"] == "galleryName"
+    assert "including dashes, are disallowed" in error["message"]
+
+
+def test_a_gallery_name_with_underscores_and_periods_inside_is_accepted(raw: Any) -> None:
+    reply = raw.call(
+        "PUT", resource_id("Microsoft.Compute/galleries", "dev_gallery.v2"), {"location": LOCATION}
+    )
+    assert reply.status_code in (200, 201), reply.text
